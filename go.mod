@@ -1,0 +1,3 @@
+module github.com/embraft/embraft
+
+go 1.25.0
