@@ -1,0 +1,67 @@
+// Package raft is embraft's consensus core: a deterministic Raft state
+// machine that does no I/O.
+//
+// The core never reads a clock, starts a goroutine, touches a disk or a
+// socket, or draws global randomness. Time is a count of Tick calls;
+// randomness comes from a PRNG seeded by Config.Seed. The same Config and
+// the same sequence of calls produce the same output, byte for byte, which
+// is what lets one core run in the deterministic simulator, in a
+// single-process cluster, across hosts, and on a microcontroller.
+//
+// # Inputs
+//
+//   - Tick advances logical time: followers time out into elections, leaders
+//     send heartbeats and check that a quorum is alive.
+//   - Step delivers a message from a peer. Malformed messages, and messages
+//     from non-members, return an error and change nothing.
+//   - Propose offers client data. A leader appends it; a follower forwards
+//     it to the leader; with no leader, or with a bound reached, it fails at
+//     once with ErrNoLeader, ErrBusy or ErrTooLarge.
+//
+// # Output: the Ready contract
+//
+// When HasReady reports true, call Ready and handle the batch in this
+// order:
+//
+//  1. Persist. Append Ready.Entries to storage (replacing any stored entries
+//     at the same or later indexes) and save Ready.HardState if it is not
+//     empty. If Ready.MustSync, make both durable (fsync) before step 2:
+//     a vote granted or an entry acknowledged must survive a crash, or two
+//     leaders could be elected in one term or a committed entry lost.
+//  2. Send Ready.Messages. Only after step 1: they may grant votes and
+//     acknowledge entries on the strength of what step 1 wrote.
+//  3. Apply Ready.Committed to the state machine, in order. These entries
+//     are committed and already persisted. Entries of type EntryNoop carry
+//     no data and are skipped by state machines.
+//  4. Report Ready.Rejected to the callers whose forwarded proposals the
+//     leader refused.
+//  5. Call Advance(rd). Only then does the node count its own copy of the
+//     entries toward commitment (a leader acknowledges itself only once its
+//     write is durable) and release the Ready's buffers.
+//
+// The slices in a Ready stay valid until Advance. Tick, Step and Propose
+// may be called between Ready and Advance; their output joins the next
+// Ready. Ready must not be called again before Advance (it returns an empty
+// batch if it is).
+//
+// # Storage
+//
+// The core reads persisted state through the read-only Storage interface;
+// the caller writes it in step 1. MemoryStorage is the in-memory
+// implementation.
+//
+// # Bounds
+//
+// Every buffer the core keeps is bounded by Config: MaxInflightMsgs (the
+// per-follower pipelining window), MaxMsgBytes (entry bytes per MsgApp;
+// the default keeps an encoded frame inside one 1200-byte datagram),
+// MaxUncommittedBytes (a leader's unacknowledged proposals),
+// MaxEntriesInMemory (entries not yet persisted) and
+// MaxCommittedBytesPerReady. Reaching a bound refuses new work with an
+// error; it never drops work that was accepted.
+//
+// # Safety of peer input
+//
+// Messages come from the network. The core validates them (Step's errors)
+// and never panics on them; panics mark broken internal invariants only.
+package raft

@@ -1,0 +1,50 @@
+package raft
+
+import "errors"
+
+// Errors returned to callers of the core. Each is a sentinel usable with
+// errors.Is; none of them means the node is broken.
+var (
+	// ErrNoLeader: the proposal cannot be accepted or forwarded because this
+	// node knows of no leader (an election is under way). Retry later.
+	ErrNoLeader = errors.New("raft: no leader")
+	// ErrBusy: a flow-control bound (MaxUncommittedBytes or
+	// MaxEntriesInMemory) is reached. Retry after commits catch up.
+	ErrBusy = errors.New("raft: busy, bound reached")
+	// ErrTooLarge: the proposal's data exceeds MaxEntryBytes and could never
+	// travel in one message.
+	ErrTooLarge = errors.New("raft: entry too large")
+	// ErrNotLeader: a forwarded proposal reached a node that no longer leads.
+	ErrNotLeader = errors.New("raft: not leader")
+	// ErrUnknownPeer: a message names a sender that is not a cluster member,
+	// or a recipient other than this node. The message is ignored.
+	ErrUnknownPeer = errors.New("raft: message from unknown peer or for another node")
+	// ErrInvalidMessage: a message's type or fields cannot be valid. The
+	// message is ignored.
+	ErrInvalidMessage = errors.New("raft: invalid message")
+	// ErrConfig: the Config is invalid; the wrapped text says which field.
+	ErrConfig = errors.New("raft: invalid config")
+
+	// ErrCompacted: the requested index precedes the storage's first index.
+	ErrCompacted = errors.New("raft: requested index is compacted")
+	// ErrUnavailable: the requested index is beyond the storage's last index.
+	ErrUnavailable = errors.New("raft: requested index is unavailable")
+)
+
+// configError wraps ErrConfig with the name of the offending field, without
+// fmt (the core must stay portable).
+type configError struct{ field, why string }
+
+func (e *configError) Error() string { return "raft: invalid config: " + e.field + ": " + e.why }
+func (e *configError) Unwrap() error { return ErrConfig }
+
+// rejectErr maps a RejectReason received from a leader to its sentinel.
+func rejectErr(r RejectReason) error {
+	switch r {
+	case RejectBusy:
+		return ErrBusy
+	case RejectTooLarge:
+		return ErrTooLarge
+	}
+	return ErrNotLeader
+}

@@ -1,0 +1,254 @@
+package raft
+
+import "slices"
+
+// Role is a node's role in its current term (§5.1), plus the pre-candidate
+// role of the pre-vote phase (dissertation §9.6).
+type Role uint8
+
+const (
+	RoleFollower Role = iota
+	RolePreCandidate
+	RoleCandidate
+	RoleLeader
+)
+
+func (r Role) String() string {
+	switch r {
+	case RolePreCandidate:
+		return "pre-candidate"
+	case RoleCandidate:
+		return "candidate"
+	case RoleLeader:
+		return "leader"
+	}
+	return "follower"
+}
+
+// maxRejectedPerReady bounds the proposal rejections buffered between two
+// Readys; rejections beyond it are counted and their proposers time out.
+const maxRejectedPerReady = 256
+
+// Raft is one node's consensus state machine. It does no I/O and reads no
+// clock: drive it with Tick, Step and Propose, and collect its output with
+// Ready/Advance (see doc.go). It is not safe for concurrent use.
+type Raft struct {
+	id   NodeID
+	cfg  Config
+	term Term
+	vote NodeID
+	lead NodeID
+	role Role
+	log  *raftLog
+
+	// prs has one entry per member, self included, in Config.Peers order.
+	prs  []progress
+	self *progress
+
+	electionElapsed  int
+	heartbeatElapsed int
+	// randomizedElectionTimeout is drawn from [E, 2E) at every reset (§5.2).
+	randomizedElectionTimeout int
+	rng                       prng
+
+	// tick and step hold the role's behaviour; only become* sets them.
+	tick func()
+	step func(m Message) error
+
+	// uncommittedBytes is the payload a leader has appended in its term and
+	// not yet seen applied (bounded by MaxUncommittedBytes).
+	uncommittedBytes int
+	matchScratch     []Index
+	propSeq          uint64
+
+	// Output buffers, double-buffered so that a Ready's slices stay valid
+	// while the caller handles it and Step keeps producing output.
+	msgs, msgsSpare         []Message
+	rejected, rejectedSpare []ProposalRejection
+	prevHardState           HardState
+	prevSoftState           SoftState
+	readyPending            bool
+
+	stats Stats
+}
+
+// New returns a node restored from cfg.Storage, as a follower.
+func New(cfg Config) (*Raft, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	hs, err := cfg.Storage.InitialState()
+	if err != nil {
+		return nil, err
+	}
+	log, err := newLog(cfg.Storage, hs, cfg.Applied)
+	if err != nil {
+		return nil, err
+	}
+	r := &Raft{id: cfg.ID, cfg: cfg, log: log, rng: newPRNG(cfg.Seed, cfg.ID)}
+	r.cfg.Peers = slices.Clone(cfg.Peers)
+	r.prs = make([]progress, len(cfg.Peers))
+	for i, id := range cfg.Peers {
+		r.prs[i] = progress{id: id, inflights: newInflights(cfg.MaxInflightMsgs)}
+		if id == cfg.ID {
+			r.self = &r.prs[i]
+		}
+	}
+	r.matchScratch = make([]Index, len(r.prs))
+	r.msgs = make([]Message, 0, 4*len(r.prs))
+	r.msgsSpare = make([]Message, 0, 4*len(r.prs))
+	r.becomeFollower(hs.Term, None)
+	r.vote = hs.Vote
+	r.prevHardState = hs
+	r.prevSoftState = r.softState()
+	return r, nil
+}
+
+// ID returns this node's ID.
+func (r *Raft) ID() NodeID { return r.id }
+
+// Tick advances the node's logical clock by one tick.
+func (r *Raft) Tick() { r.tick() }
+
+// Campaign makes a follower start an election now (with a pre-vote round
+// unless disabled), as if its election timeout had elapsed.
+func (r *Raft) Campaign() { r.hup() }
+
+func (r *Raft) progressOf(id NodeID) *progress {
+	for i := range r.prs {
+		if r.prs[i].id == id {
+			return &r.prs[i]
+		}
+	}
+	return nil
+}
+
+func (r *Raft) quorum() int { return len(r.prs)/2 + 1 }
+
+func (r *Raft) hardState() HardState {
+	return HardState{Term: r.term, Vote: r.vote, Commit: r.log.committed}
+}
+
+func (r *Raft) softState() SoftState { return SoftState{Lead: r.lead, Role: r.role} }
+
+// send queues m for the caller to deliver. Term is stamped unless the
+// message already carries one (pre-vote traffic uses a future term).
+func (r *Raft) send(m Message) {
+	m.From = r.id
+	if m.Term == 0 {
+		m.Term = r.term
+	}
+	r.msgs = append(r.msgs, m)
+}
+
+// reset prepares for a new role in term, forgetting the vote if the term
+// changes.
+func (r *Raft) reset(term Term) {
+	if r.term != term {
+		r.term = term
+		r.vote = None
+	}
+	r.lead = None
+	r.electionElapsed = 0
+	r.heartbeatElapsed = 0
+	r.randomizedElectionTimeout = r.cfg.ElectionTicks + r.rng.intn(r.cfg.ElectionTicks)
+	r.uncommittedBytes = 0
+	for i := range r.prs {
+		r.prs[i].vote = voteUnknown
+	}
+}
+
+func (r *Raft) becomeFollower(term Term, lead NodeID) {
+	r.reset(term)
+	r.role = RoleFollower
+	r.lead = lead
+	r.tick = r.tickElection
+	r.step = r.stepFollower
+}
+
+func (r *Raft) becomePreCandidate() {
+	// Pre-vote changes neither term nor vote: a partitioned node that keeps
+	// failing pre-votes never inflates its term (dissertation §9.6).
+	r.role = RolePreCandidate
+	r.lead = None
+	for i := range r.prs {
+		r.prs[i].vote = voteUnknown
+	}
+	r.tick = r.tickElection
+	r.step = r.stepCandidate
+}
+
+func (r *Raft) becomeCandidate() {
+	r.reset(r.term + 1)
+	r.vote = r.id
+	r.role = RoleCandidate
+	r.tick = r.tickElection
+	r.step = r.stepCandidate
+}
+
+func (r *Raft) becomeLeader() {
+	r.reset(r.term)
+	r.role = RoleLeader
+	r.lead = r.id
+	r.tick = r.tickHeartbeat
+	r.step = r.stepLeader
+	next := r.log.lastIndex() + 1
+	for i := range r.prs {
+		r.prs[i].resetForLeader(next)
+	}
+	r.self.match = r.log.stableLast()
+	// A no-op of the new term lets the leader commit entries of earlier
+	// terms, which it may not count replicas of directly (§5.4.2, §8).
+	r.appendEntry(Entry{Term: r.term, Index: next, Type: EntryNoop})
+}
+
+// appendEntry adds one entry of the current term to the leader's log.
+func (r *Raft) appendEntry(e Entry) {
+	r.log.unstable.truncateAndAppend([]Entry{e})
+}
+
+// tickElection is the tick of followers and candidates.
+func (r *Raft) tickElection() {
+	r.electionElapsed++
+	if r.electionElapsed >= r.randomizedElectionTimeout {
+		r.electionElapsed = 0
+		r.hup()
+	}
+}
+
+// tickHeartbeat is the leader's tick.
+func (r *Raft) tickHeartbeat() {
+	r.heartbeatElapsed++
+	r.electionElapsed++
+	if r.electionElapsed >= r.cfg.ElectionTicks {
+		r.electionElapsed = 0
+		if !r.cfg.DisableCheckQuorum && !r.quorumActive() {
+			// Check-quorum (§6.2): a leader that has not heard from a
+			// majority for an election timeout steps down, so clients of
+			// a partitioned leader fail fast instead of waiting forever.
+			r.becomeFollower(r.term, None)
+			return
+		}
+	}
+	if r.heartbeatElapsed >= r.cfg.HeartbeatTicks {
+		r.heartbeatElapsed = 0
+		r.bcastHeartbeat()
+	}
+}
+
+// quorumActive reports whether a majority was heard from since the last
+// call, and starts a new observation round.
+func (r *Raft) quorumActive() bool {
+	active := 0
+	for i := range r.prs {
+		pr := &r.prs[i]
+		if pr == r.self || pr.recentActive {
+			active++
+		}
+		if pr != r.self {
+			pr.recentActive = false
+		}
+	}
+	return active >= r.quorum()
+}

@@ -1,0 +1,244 @@
+package raft
+
+import "slices"
+
+// Proposal tells the caller where its proposal went.
+type Proposal struct {
+	// Term and Index locate the entry when this node leads: the proposal
+	// succeeded if the entry applied at Index has Term; any other term there
+	// means it was lost with a change of leader.
+	Term  Term
+	Index Index
+	// Seq numbers a proposal forwarded to the leader (Index is then 0). If
+	// the leader refuses it, a Ready carries a ProposalRejection with Seq.
+	Seq uint64
+}
+
+// ProposalRejection reports that the leader refused a forwarded proposal.
+type ProposalRejection struct {
+	Seq uint64
+	Err error // ErrNotLeader, ErrBusy or ErrTooLarge
+}
+
+// Propose appends data to the log if this node leads, or forwards it to
+// the leader. It fails at once with ErrTooLarge, ErrBusy (a bound is
+// reached) or ErrNoLeader; it never drops a proposal silently.
+func (r *Raft) Propose(data []byte) (Proposal, error) {
+	if len(data) > r.cfg.MaxEntryBytes() {
+		return Proposal{}, ErrTooLarge
+	}
+	switch {
+	case r.role == RoleLeader:
+		idx, err := r.appendProposal(data)
+		return Proposal{Term: r.term, Index: idx}, err
+	case r.role != RoleFollower || r.lead == None:
+		return Proposal{}, ErrNoLeader
+	}
+	r.propSeq++
+	r.send(Message{Type: MsgProp, To: r.lead, Index: Index(r.propSeq),
+		Entries: []Entry{{Type: EntryNormal, Data: data}}})
+	return Proposal{Seq: r.propSeq}, nil
+}
+
+// appendProposal appends one client entry at the leader, within bounds.
+func (r *Raft) appendProposal(data []byte) (Index, error) {
+	switch {
+	case len(data) > r.cfg.MaxEntryBytes():
+		return 0, ErrTooLarge
+	case r.uncommittedBytes+len(data) > r.cfg.MaxUncommittedBytes,
+		len(r.log.unstable.entries) >= r.cfg.MaxEntriesInMemory:
+		return 0, ErrBusy
+	}
+	idx := r.log.lastIndex() + 1
+	r.appendEntry(Entry{Term: r.term, Index: idx, Type: EntryNormal, Data: data})
+	r.uncommittedBytes += len(data)
+	r.bcastAppend()
+	return idx, nil
+}
+
+func (r *Raft) refuseProposal(m Message, why RejectReason) {
+	r.send(Message{Type: MsgPropResp, To: m.From, Index: m.Index, Reject: true, Hint: Index(why)})
+}
+
+func (r *Raft) onProposalRejected(m Message) {
+	seq := uint64(m.Index)
+	if seq == 0 || seq > r.propSeq || !m.Reject {
+		r.stats.Dropped++ // not a proposal of ours
+		return
+	}
+	if len(r.rejected) >= maxRejectedPerReady {
+		r.stats.Dropped++
+		return
+	}
+	r.rejected = append(r.rejected, ProposalRejection{Seq: seq, Err: rejectErr(RejectReason(m.Hint))})
+}
+
+// handleAppendEntries is the receiver side of AppendEntries (§5.3).
+func (r *Raft) handleAppendEntries(m Message) {
+	if m.Index < r.log.committed {
+		// Already committed here: tell the leader where we are.
+		r.send(Message{Type: MsgAppResp, To: m.From, Index: r.log.committed})
+		return
+	}
+	if !r.log.matchTerm(m.Index, m.LogTerm) {
+		// Consistency check failed. Hint the largest index that could
+		// match, so the leader skips a whole term per round trip.
+		hint, hintTerm := r.log.findConflictByTerm(m.Index, m.LogTerm)
+		r.send(Message{Type: MsgAppResp, To: m.From, Reject: true, Index: m.Index, Hint: hint, LogTerm: hintTerm})
+		return
+	}
+	last, ok := r.appendFromLeader(m)
+	if !ok {
+		r.stats.Dropped++ // the leader contradicts our committed log
+		return
+	}
+	r.log.commitTo(min(m.Commit, last))
+	r.send(Message{Type: MsgAppResp, To: m.From, Index: last})
+}
+
+// appendFromLeader appends the new part of a MsgApp whose preceding entry
+// matched. It returns the last index known to match the leader. When the
+// MaxEntriesInMemory bound leaves no room it accepts only a prefix: the
+// leader resends the rest.
+func (r *Raft) appendFromLeader(m Message) (Index, bool) {
+	ents := m.Entries
+	last := m.Index + Index(len(ents))
+	ci := r.log.findConflict(ents)
+	if ci == 0 {
+		return last, true // nothing new (a duplicate or a heartbeat-like append)
+	}
+	if ci <= r.log.committed {
+		return 0, false // committed entries never change (Log Matching)
+	}
+	fresh := ents[ci-(m.Index+1):]
+	if room := r.cfg.MaxEntriesInMemory - r.unstableKeptBelow(ci); len(fresh) > room {
+		room = max(room, 0)
+		r.stats.Refused += uint64(len(fresh) - room)
+		fresh = fresh[:room]
+		last = ci - 1 + Index(room)
+	}
+	if len(fresh) > 0 {
+		r.log.append(fresh)
+	}
+	return last, true
+}
+
+// unstableKeptBelow counts the unstable entries that survive truncation at ci.
+func (r *Raft) unstableKeptBelow(ci Index) int {
+	u := &r.log.unstable
+	if ci <= u.offset {
+		return 0
+	}
+	return min(int(ci-u.offset), len(u.entries))
+}
+
+func (r *Raft) handleHeartbeat(m Message) {
+	// The leader sends min(our match, its commit), so our log up to it
+	// matches the leader's.
+	r.log.commitTo(m.Commit)
+	r.send(Message{Type: MsgHeartbeatResp, To: m.From})
+}
+
+// handleAppendResponse updates a follower's progress (§5.3).
+func (r *Raft) handleAppendResponse(m Message, pr *progress) {
+	if m.Reject {
+		hint := m.Hint
+		if m.LogTerm > 0 {
+			hint, _ = r.log.findConflictByTerm(m.Hint, m.LogTerm)
+		}
+		if pr.maybeDecrTo(m.Index, hint) {
+			if pr.state == StateReplicate {
+				pr.becomeProbe()
+			}
+			r.maybeSendAppend(pr, true)
+		}
+		return
+	}
+	if m.Index > r.log.lastIndex() || !pr.maybeUpdate(m.Index) {
+		return // stale, duplicated, or claiming entries we never had
+	}
+	switch pr.state {
+	case StateProbe:
+		pr.becomeReplicate()
+	case StateReplicate:
+		pr.inflights.freeLE(m.Index)
+	}
+	if r.maybeCommit() {
+		r.bcastAppend()
+	}
+	for r.maybeSendAppend(pr, false) {
+	}
+}
+
+func (r *Raft) handleHeartbeatResponse(pr *progress) {
+	pr.probeSent = false // a lost probe is retried once per heartbeat
+	if pr.state == StateReplicate && pr.inflights.full() {
+		// Free one slot so that a window of lost MsgApps cannot stall the
+		// follower forever; the next MsgApp is rejected if it is behind.
+		pr.inflights.freeLE(pr.inflights.buf[pr.inflights.start])
+	}
+	if pr.match < r.log.lastIndex() {
+		r.maybeSendAppend(pr, true)
+	}
+}
+
+// maybeSendAppend sends pr the next batch of entries, or an empty append
+// (carrying the commit index) if sendIfEmpty. It returns whether it sent.
+func (r *Raft) maybeSendAppend(pr *progress, sendIfEmpty bool) bool {
+	if pr == r.self || pr.isPaused() {
+		return false
+	}
+	prev := pr.next - 1
+	prevTerm, err := r.log.term(prev)
+	if err != nil {
+		return false // compacted below next: needs a snapshot
+	}
+	ents, err := r.log.entriesFrom(pr.next, r.cfg.MaxMsgBytes)
+	if err != nil || (len(ents) == 0 && !sendIfEmpty) {
+		return false
+	}
+	r.send(Message{Type: MsgApp, To: pr.id, Index: prev, LogTerm: prevTerm,
+		Commit: r.log.committed, Entries: ents})
+	switch {
+	case pr.state == StateProbe:
+		pr.probeSent = true
+	case len(ents) > 0:
+		last := ents[len(ents)-1].Index
+		pr.next = last + 1
+		pr.inflights.add(last)
+	}
+	return true
+}
+
+func (r *Raft) bcastAppend() {
+	for i := range r.prs {
+		r.maybeSendAppend(&r.prs[i], true)
+	}
+}
+
+func (r *Raft) bcastHeartbeat() {
+	for i := range r.prs {
+		if pr := &r.prs[i]; pr != r.self {
+			commit := min(pr.match, r.log.committed)
+			r.send(Message{Type: MsgHeartbeat, To: pr.id, Commit: commit})
+		}
+	}
+}
+
+// maybeCommit advances the commit index to the largest index stored on a
+// majority, but only if that entry is of the current term (§5.4.2: counting
+// replicas of older-term entries is unsafe, Figure 8).
+func (r *Raft) maybeCommit() bool {
+	for i := range r.prs {
+		r.matchScratch[i] = r.prs[i].match
+	}
+	slices.Sort(r.matchScratch)
+	mci := r.matchScratch[len(r.matchScratch)-r.quorum()]
+	if mci <= r.log.committed {
+		return false
+	}
+	if t, err := r.log.term(mci); err != nil || t != r.term {
+		return false
+	}
+	return r.log.commitTo(mci)
+}
