@@ -29,9 +29,9 @@ func TestStepRejectsBadMessages(t *testing.T) {
 			Entries: []Entry{{Term: term + 1, Index: 2}}}, ErrInvalidMessage},
 		"index overflow": {Message{Type: MsgApp, From: 2, To: 1, Term: term, Index: math.MaxUint64,
 			Entries: []Entry{{Term: term, Index: 0}}}, ErrInvalidMessage},
-		"empty prop":  {Message{Type: MsgProp, From: 2, To: 1}, ErrInvalidMessage},
-		"noop prop":   {Message{Type: MsgProp, From: 2, To: 1, Entries: []Entry{{Type: EntryNoop}}}, ErrInvalidMessage},
-		"bad entry":   {Message{Type: MsgApp, From: 2, To: 1, Term: term, Index: 1, Entries: []Entry{{Term: term, Index: 2, Type: 7}}}, ErrInvalidMessage},
+		"empty prop":   {Message{Type: MsgProp, From: 2, To: 1}, ErrInvalidMessage},
+		"noop prop":    {Message{Type: MsgProp, From: 2, To: 1, Entries: []Entry{{Type: EntryNoop}}}, ErrInvalidMessage},
+		"bad entry":    {Message{Type: MsgApp, From: 2, To: 1, Term: term, Index: 1, Entries: []Entry{{Term: term, Index: 2, Type: 7}}}, ErrInvalidMessage},
 		"logterm>term": {Message{Type: MsgApp, From: 2, To: 1, Term: term, LogTerm: term + 1}, ErrInvalidMessage},
 	}
 	for name, c := range cases {

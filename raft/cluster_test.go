@@ -65,7 +65,7 @@ func TestDeterminism(t *testing.T) {
 		nw.dropRate, nw.dupRate, nw.reorder = 0.1, 0.05, true
 		for round := 0; round < 100; round++ {
 			nw.tick(1)
-			_, _ = nw.node(NodeID(round%5+1)).Propose([]byte(strconv.Itoa(round)))
+			_, _ = nw.node(NodeID(round%5 + 1)).Propose([]byte(strconv.Itoa(round)))
 			nw.settle()
 		}
 		return nw.sent

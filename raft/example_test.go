@@ -21,7 +21,7 @@ func Example() {
 				st.SetHardState(rd.HardState) // 1. persist (fsync if rd.MustSync)
 			}
 			_ = st.Append(rd.Entries)
-			_ = rd.Messages // 2. send (none: a single node)
+			_ = rd.Messages                  // 2. send (none: a single node)
 			for _, e := range rd.Committed { // 3. apply
 				if e.Type == raft.EntryNormal {
 					fmt.Printf("applied %q at index %d\n", e.Data, e.Index)
