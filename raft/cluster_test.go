@@ -211,3 +211,29 @@ func TestStepBetweenReadyAndAdvance(t *testing.T) {
 		t.Fatalf("follower applied %v", got)
 	}
 }
+
+// TestProbeConfirmedResumesReplication: when a probe's answer confirms the
+// follower's known match, the leader streams at once instead of waiting for
+// the next heartbeat to unpause the probe.
+func TestProbeConfirmedResumesReplication(t *testing.T) {
+	nw, r := newLeader(t, 3, nil)
+	pr := r.progressOf(2)
+	pr.becomeProbe()
+	r.maybeSendAppend(pr, true) // an empty probe at match
+	nw.queue = nw.queue[:0]
+	r.msgs = r.msgs[:0]
+	_ = r.Step(Message{Type: MsgAppResp, From: 2, To: 1, Term: r.term, Index: pr.match})
+	if pr.state != StateReplicate {
+		t.Fatalf("follower state %v after a confirming probe, want replicate", pr.state)
+	}
+	if _, err := r.Propose([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	sent := false
+	for _, m := range r.msgs {
+		sent = sent || (m.To == 2 && m.Type == MsgApp && len(m.Entries) == 1)
+	}
+	if !sent {
+		t.Fatal("proposal not sent to the follower at once")
+	}
+}

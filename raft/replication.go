@@ -154,8 +154,18 @@ func (r *Raft) handleAppendResponse(m Message, pr *progress) {
 		}
 		return
 	}
-	if m.Index > r.log.lastIndex() || !pr.maybeUpdate(m.Index) {
-		return // stale, duplicated, or claiming entries we never had
+	if m.Index > r.log.lastIndex() {
+		return // claims entries we never had
+	}
+	if !pr.maybeUpdate(m.Index) {
+		if pr.state == StateProbe && m.Index == pr.match {
+			// The probe confirmed what we knew: stream from here on,
+			// rather than waiting for a heartbeat to unpause the probe.
+			pr.becomeReplicate()
+			for r.maybeSendAppend(pr, false) {
+			}
+		}
+		return // otherwise stale or duplicated
 	}
 	switch pr.state {
 	case StateProbe:
