@@ -1,0 +1,67 @@
+package wire_test
+
+import (
+	"testing"
+
+	"github.com/embraft/embraft/raft"
+	"github.com/embraft/embraft/wire"
+)
+
+// TestSizeTargets checks the acceptance sizes stated in docs/WIRE.md:
+// with cluster ID, node IDs, terms and indexes below 128 (one-byte
+// varints), a heartbeat, an empty MsgApp and a MsgVote fit in 16 bytes.
+func TestSizeTargets(t *testing.T) {
+	small := []struct {
+		name string
+		msg  raft.Message
+		max  int
+	}{
+		{"heartbeat", raft.Message{Type: raft.MsgHeartbeat, From: 127, To: 126, Term: 127, Commit: 127}, 16},
+		{"empty append", raft.Message{Type: raft.MsgApp, From: 127, To: 126, Term: 127, Index: 127, LogTerm: 127, Commit: 127}, 16},
+		{"vote", raft.Message{Type: raft.MsgVote, From: 127, To: 126, Term: 127, Index: 127, LogTerm: 127}, 16},
+		{"prevote", raft.Message{Type: raft.MsgPreVote, From: 127, To: 126, Term: 127, Index: 127, LogTerm: 127}, 16},
+	}
+	for _, c := range small {
+		n := len(mustEncode(t, 127, &c.msg))
+		t.Logf("%s: %d bytes", c.name, n)
+		if n > c.max {
+			t.Errorf("%s: %d bytes, want <= %d", c.name, n, c.max)
+		}
+	}
+}
+
+// TestEntryOverhead checks the per-entry cost in a MsgApp beyond the
+// payload: 3 bytes for payloads under 128 bytes, 4 under 16384, whatever
+// the index, as long as the term rises by less than 128 from one entry to
+// the next (it usually does not rise at all).
+func TestEntryOverhead(t *testing.T) {
+	for _, idx := range []raft.Index{1, 1<<21 - 100, 1 << 40} {
+		for _, size := range []int{0, 1, 127, 128, 1000} {
+			want := 3
+			if size >= 128 {
+				want = 4
+			}
+			if got := entryOverhead(t, idx, size); got != want {
+				t.Errorf("index %d, payload %d: overhead %d bytes, want %d", idx, size, got, want)
+			}
+		}
+	}
+}
+
+// entryOverhead measures the bytes one entry with a size-byte payload adds
+// to a MsgApp after index idx (the entry count stays one byte).
+func entryOverhead(t *testing.T, idx raft.Index, size int) int {
+	base := raft.Message{Type: raft.MsgApp, From: 1, To: 2, Term: 9, Index: idx, LogTerm: 9, Commit: idx}
+	with := base
+	with.Entries = []raft.Entry{{Term: 9, Index: idx + 1, Data: make([]byte, size)}}
+	lim := wire.Limits{MaxFrameBytes: 1 << 20}
+	a, err := lim.AppendMessage(nil, testCluster, &base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := lim.AppendMessage(nil, testCluster, &with)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(b) - len(a) - size
+}
