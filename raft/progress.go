@@ -44,9 +44,12 @@ const (
 	voteRejected
 )
 
+// resetForLeader starts a new leader's view: nothing known to match, next
+// optimistically just past the leader's log (§5.3).
 func (p *progress) resetForLeader(next Index) {
-	p.match, p.next = 0, next
+	p.match = 0
 	p.becomeProbe()
+	p.next = next
 	p.recentActive = true
 }
 

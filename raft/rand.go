@@ -6,9 +6,12 @@ package raft
 type prng struct{ state uint64 }
 
 func newPRNG(seed uint64, id NodeID) prng {
-	// Mix the node ID in so that nodes sharing one cluster seed still draw
-	// different election timeouts.
-	return prng{state: seed ^ (uint64(id) * 0x9E3779B97F4A7C15)}
+	// Nodes sharing one cluster seed must draw independent timeouts. The
+	// ID goes through the mixer first: a plain seed^(id*gamma) would put
+	// every node on the same sequence shifted by a few draws (SplitMix64
+	// adds gamma per draw), locking nodes into identical timeouts.
+	idMix := prng{state: uint64(id)}
+	return prng{state: seed ^ idMix.next()}
 }
 
 func (p *prng) next() uint64 {
