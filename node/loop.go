@@ -1,0 +1,299 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"time"
+
+	"github.com/embraft/embraft/raft"
+	"github.com/embraft/embraft/wire"
+)
+
+// run is the node goroutine: it alone touches the core, the storage and
+// the state machine, so none of them needs a lock.
+func (n *Node) run(ctx context.Context) {
+	defer close(n.done)
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	inbox := n.cfg.Transport.Inbox()
+	for {
+		select {
+		case <-n.stopc:
+			n.shutdown(nil)
+			return
+		case <-ctx.Done():
+			n.shutdown(nil)
+			return
+		case <-ticker.C:
+			n.tick()
+		case f := <-inbox:
+			n.receive(f)
+		case p := <-n.propc:
+			n.propose(p)
+		case c := <-n.statusc:
+			c <- n.status()
+		}
+		n.drain(inbox)
+		if err := n.handleReady(); err != nil {
+			n.log.Error("node stopping: storage failed", "err", err)
+			n.shutdown(err)
+			return
+		}
+	}
+}
+
+// drain takes up to maxBatch more queued inputs without blocking, so that
+// one Ready (and one sync) covers them all: group commit.
+func (n *Node) drain(inbox <-chan []byte) {
+	for range maxBatch {
+		select {
+		case f := <-inbox:
+			n.receive(f)
+		case p := <-n.propc:
+			n.propose(p)
+		default:
+			return
+		}
+	}
+}
+
+func (n *Node) tick() {
+	n.r.Tick()
+	n.ticks++
+	if n.ticks%sweepTicks == 0 {
+		n.sweep()
+	}
+	if n.ticks%dropReportTicks == 0 {
+		n.reportDrops()
+	}
+}
+
+// receive decodes one frame and steps it into the core. Bad frames are
+// counted and dropped: peer input never stops the node.
+func (n *Node) receive(f []byte) {
+	if err := wire.DecodeMessage(f, n.cfg.ClusterID, &n.msg, n.cfg.WireLimits); err != nil {
+		n.framesBad++
+		n.log.Debug("frame dropped", "err", err, "bytes", len(f))
+		return
+	}
+	if err := n.r.Step(n.msg); err != nil {
+		n.stepErrors++
+		n.log.Debug("message refused", "err", err, "type", n.msg.Type.String(), "from", uint64(n.msg.From))
+	}
+}
+
+// handleReady runs the core's contract: persist, send, apply, Advance.
+func (n *Node) handleReady() error {
+	for n.r.HasReady() {
+		rd := n.r.Ready()
+		if err := n.persist(rd); err != nil {
+			return err
+		}
+		n.send(rd.Messages)
+		n.apply(rd.Committed)
+		n.rejected(rd.Rejected)
+		n.observe(rd)
+		n.r.Advance(rd)
+	}
+	return nil
+}
+
+func (n *Node) persist(rd raft.Ready) error {
+	st := n.cfg.Storage
+	if !rd.HardState.IsEmpty() {
+		if err := st.SetHardState(rd.HardState); err != nil {
+			return err
+		}
+	}
+	if err := st.Append(rd.Entries); err != nil {
+		return err
+	}
+	if rd.MustSync {
+		return st.Sync() // one sync per Ready, however many entries
+	}
+	return nil
+}
+
+func (n *Node) send(msgs []raft.Message) {
+	for i := range msgs {
+		buf, err := n.cfg.WireLimits.AppendMessage(n.sendBuf[:0], n.cfg.ClusterID, &msgs[i])
+		if err != nil {
+			n.log.Error("cannot encode message", "err", err, "type", msgs[i].Type.String())
+			continue
+		}
+		n.sendBuf = buf
+		_ = n.cfg.Transport.Send(msgs[i].To, buf)
+	}
+}
+
+// apply hands committed commands to the state machine in log order and
+// answers this node's waiters.
+func (n *Node) apply(ents []raft.Entry) {
+	for i := range ents {
+		e := &ents[i]
+		n.hashEntry(e)
+		if e.Type != raft.EntryNormal {
+			continue
+		}
+		origin, req, cmd, err := parseEnvelope(e.Data)
+		if err != nil {
+			// Same bytes on every replica, so every replica skips it.
+			n.log.Error("skipping malformed entry", "index", uint64(e.Index))
+			continue
+		}
+		res := n.cfg.StateMachine.Apply(e.Index, cmd)
+		if origin == n.id {
+			if p := n.waiters[req]; p != nil {
+				n.resolve(p, res, nil)
+			}
+		}
+	}
+	if k := len(ents); k > 0 {
+		n.log.Debug("applied", "from", uint64(ents[0].Index), "to", uint64(ents[k-1].Index))
+	}
+}
+
+// fnvOffset and fnvPrime are FNV-1a's 64-bit parameters.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// hashEntry folds an applied entry into appliedHash, a fingerprint of the
+// applied sequence that is equal on two nodes iff (with overwhelming
+// probability) they applied the same entries in the same order.
+func (n *Node) hashEntry(e *raft.Entry) {
+	var hdr [2 * binary.MaxVarintLen64]byte
+	b := binary.AppendUvarint(hdr[:0], uint64(e.Index))
+	b = binary.AppendUvarint(b, uint64(e.Term))
+	h := n.appliedHash
+	for _, c := range b {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	for _, c := range e.Data {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	n.appliedHash = h
+}
+
+func (n *Node) rejected(rs []raft.ProposalRejection) {
+	for _, rj := range rs {
+		if p := n.waiters[n.bySeq[rj.Seq]]; p != nil && p.seq == rj.Seq {
+			n.resolve(p, nil, rj.Err)
+		}
+	}
+}
+
+// observe logs role and commit changes, and fails waiters stranded by a
+// change of term: their command may or may not be applied later.
+func (n *Node) observe(rd raft.Ready) {
+	if hs := rd.HardState; !hs.IsEmpty() {
+		if hs.Term > n.term {
+			n.term = hs.Term
+			n.failStale()
+		}
+		if hs.Commit > n.commit {
+			n.log.Debug("commit advanced", "commit", uint64(hs.Commit))
+			n.commit = hs.Commit
+		}
+	}
+	if rd.SoftState == n.soft {
+		return
+	}
+	n.soft = rd.SoftState
+	switch rd.SoftState.Role {
+	case raft.RolePreCandidate:
+		n.log.Info("election timeout: pre-vote started", "for_term", uint64(n.term)+1)
+	case raft.RoleCandidate:
+		n.log.Info("election started", "term", uint64(n.term))
+	case raft.RoleLeader:
+		n.log.Info("became leader", "term", uint64(n.term))
+	case raft.RoleFollower:
+		n.log.Info("became follower", "term", uint64(n.term), "leader", uint64(rd.SoftState.Lead))
+	}
+}
+
+func (n *Node) failStale() {
+	for _, p := range n.waiters {
+		if p.term < n.term {
+			n.resolve(p, nil, ErrLeaderChanged)
+		}
+	}
+}
+
+func (n *Node) resolve(p *proposal, val []byte, err error) {
+	delete(n.waiters, p.req)
+	if p.seq != 0 {
+		delete(n.bySeq, p.seq)
+	}
+	p.reply(val, err)
+}
+
+// propose takes one client command into the core.
+func (n *Node) propose(p *proposal) {
+	if err := p.ctx.Err(); err != nil {
+		p.reply(nil, err)
+		return
+	}
+	if len(n.waiters) >= n.cfg.MaxPendingProposals {
+		p.reply(nil, ErrBusy)
+		return
+	}
+	n.nextReq++
+	p.req = n.incarnation<<32 | n.nextReq&0xFFFFFFFF
+	data := appendEnvelope(make([]byte, 0, envelopeMaxBytes+len(p.cmd)), n.id, p.req, p.cmd)
+	prop, err := n.r.Propose(data)
+	if err != nil {
+		p.reply(nil, err)
+		return
+	}
+	p.term, p.seq = n.term, prop.Seq
+	if prop.Term > n.term {
+		p.term = prop.Term
+	}
+	n.waiters[p.req] = p
+	if p.seq != 0 {
+		n.bySeq[p.seq] = p.req
+	}
+}
+
+// sweep forgets waiters whose caller has gone (context ended).
+func (n *Node) sweep() {
+	for _, p := range n.waiters {
+		if err := p.ctx.Err(); err != nil {
+			n.resolve(p, nil, err)
+		}
+	}
+}
+
+func (n *Node) reportDrops() {
+	st := n.cfg.Transport.Stats()
+	total := st.DroppedFull + st.DroppedFault + n.framesBad
+	if total > n.dropsLogged {
+		n.log.Info("frames dropped", "since_last", total-n.dropsLogged, "inbox_full", st.DroppedFull,
+			"faults", st.DroppedFault, "malformed", n.framesBad)
+		n.dropsLogged = total
+	}
+}
+
+// shutdown answers everyone and releases storage and transport.
+func (n *Node) shutdown(cause error) {
+	n.err = cause
+	n.final = n.status()
+	n.final.Stopped = true
+	for _, p := range n.waiters {
+		n.resolve(p, nil, ErrStopped)
+	}
+	for {
+		select {
+		case p := <-n.propc:
+			p.reply(nil, ErrStopped)
+			continue
+		default:
+		}
+		break
+	}
+	_ = n.cfg.Transport.Close()
+	_ = n.cfg.Storage.Close()
+	n.log.Info("node stopped", "term", uint64(n.term), "applied", uint64(n.final.Applied))
+}

@@ -1,0 +1,175 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/embraft/embraft/raft"
+	"github.com/embraft/embraft/storage"
+	"github.com/embraft/embraft/transport"
+	"github.com/embraft/embraft/wire"
+)
+
+// Defaults for Config fields left at zero.
+const (
+	DefaultTickInterval        = 10 * time.Millisecond
+	DefaultMaxPendingProposals = 1024
+	DefaultProposalQueue       = 256
+	// maxBatch bounds how many queued inputs one loop turn takes before it
+	// handles a Ready: large enough to amortise a sync over many proposals,
+	// small enough to keep ticks on time.
+	maxBatch = 64
+	// sweepTicks is how often waiters whose context ended are dropped.
+	sweepTicks = 10
+	// dropReportTicks is how often dropped-frame counts are logged.
+	dropReportTicks = 100
+)
+
+// Config configures a Node. Raft carries the core's settings (ID, Peers,
+// Seed, ticks, bounds); its Storage field is filled from Storage.
+type Config struct {
+	Raft         raft.Config
+	ClusterID    wire.ClusterID
+	Storage      storage.Storage
+	Transport    transport.Transport
+	StateMachine StateMachine
+	// TickInterval is the wall-clock length of one core tick. With the
+	// core's default ticks: heartbeat 100 ms, election 300-600 ms.
+	TickInterval time.Duration
+	// MaxPendingProposals bounds proposals awaiting their outcome.
+	MaxPendingProposals int
+	// ProposalQueue bounds proposals handed to the node goroutine and not
+	// yet taken; a full queue fails Propose with ErrBusy.
+	ProposalQueue int
+	// WireLimits bounds decoded frames (zero fields: wire defaults).
+	WireLimits wire.Limits
+	// Logger receives events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Node runs one Raft core in its own goroutine.
+type Node struct {
+	cfg     Config
+	id      raft.NodeID
+	r       *raft.Raft
+	log     *slog.Logger
+	maxCmd  int
+	started time.Time
+
+	propc    chan *proposal
+	statusc  chan chan Status
+	stopc    chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	err      error  // why the loop ended, if not a requested stop
+	final    Status // status at exit, served after done
+
+	// Owned by the node goroutine.
+	waiters     map[uint64]*proposal
+	bySeq       map[uint64]uint64 // core forward sequence -> request ID
+	incarnation uint64
+	nextReq     uint64
+	term        raft.Term
+	soft        raft.SoftState
+	commit      raft.Index
+	sendBuf     []byte
+	msg         raft.Message
+	ticks       uint64
+	framesBad   uint64
+	stepErrors  uint64
+	dropsLogged uint64
+	appliedHash uint64
+}
+
+type proposal struct {
+	ctx  context.Context
+	cmd  []byte
+	req  uint64
+	term raft.Term
+	seq  uint64
+	done chan result // buffered: the node never blocks answering
+}
+
+type result struct {
+	val []byte
+	err error
+}
+
+func (p *proposal) reply(val []byte, err error) { p.done <- result{val, err} }
+
+// Start restores the node from cfg.Storage and starts its goroutine. The
+// node stops when ctx ends or Stop is called; it then closes its storage
+// and transport.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	cfg = cfg.withDefaults()
+	cfg.Raft.Storage = cfg.Storage
+	r, err := raft.New(cfg.Raft)
+	if err != nil {
+		return nil, err
+	}
+	hs, err := cfg.Storage.InitialState()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, id: cfg.Raft.ID, r: r, log: cfg.Logger.With("node", uint64(cfg.Raft.ID)),
+		started: time.Now(), propc: make(chan *proposal, cfg.ProposalQueue),
+		statusc: make(chan chan Status), stopc: make(chan struct{}), done: make(chan struct{}),
+		waiters: map[uint64]*proposal{}, bySeq: map[uint64]uint64{},
+		incarnation: randomIncarnation(), term: hs.Term, commit: hs.Commit,
+		appliedHash: fnvOffset,
+	}
+	rc := cfg.Raft
+	if rc.MaxMsgBytes == 0 {
+		rc.MaxMsgBytes = raft.DefaultMaxMsgBytes
+	}
+	n.maxCmd = rc.MaxEntryBytes() - envelopeMaxBytes
+	n.log.Info("node started", "term", uint64(hs.Term), "commit", uint64(hs.Commit), "peers", len(cfg.Raft.Peers))
+	go n.run(ctx)
+	return n, nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.TickInterval <= 0 {
+		c.TickInterval = DefaultTickInterval
+	}
+	if c.MaxPendingProposals <= 0 {
+		c.MaxPendingProposals = DefaultMaxPendingProposals
+	}
+	if c.ProposalQueue <= 0 {
+		c.ProposalQueue = DefaultProposalQueue
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func randomIncarnation() uint64 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return uint64(binary.LittleEndian.Uint32(b[:]))
+}
+
+// ID returns the node's ID.
+func (n *Node) ID() raft.NodeID { return n.id }
+
+// Done is closed once the node has stopped.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err returns why the node stopped by itself (a storage failure), or nil.
+// It is valid once Done is closed.
+func (n *Node) Err() error { return n.err }
+
+// Stop shuts the node down gracefully and waits for its goroutine: every
+// pending proposal is answered with ErrStopped, storage and transport are
+// closed. It returns the error that stopped the node earlier, if any.
+func (n *Node) Stop() error {
+	n.stopOnce.Do(func() { close(n.stopc) })
+	<-n.done
+	return n.err
+}
