@@ -1,0 +1,106 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/embraft/embraft/cluster"
+	"github.com/embraft/embraft/kv"
+	"github.com/embraft/embraft/raft"
+)
+
+type demoFlags struct {
+	nodes      int
+	storage    string
+	transport  string
+	duration   time.Duration
+	ops        int
+	payload    int
+	clients    int
+	seed       uint64
+	drop       float64
+	logLevel   string
+	tick       time.Duration
+	noFailover bool
+}
+
+func parseDemoFlags(args []string, out io.Writer) (demoFlags, error) {
+	var f demoFlags
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.IntVar(&f.nodes, "nodes", 5, "cluster size (1-7)")
+	fs.StringVar(&f.storage, "storage", "memory", "storage kind: "+strings.Join(kindNames(cluster.StorageKinds), ", "))
+	fs.StringVar(&f.transport, "transport", "channel", "transport kind: "+strings.Join(kindNames(cluster.TransportKinds), ", "))
+	fs.DurationVar(&f.duration, "duration", 5*time.Second, "how long the client workload runs")
+	fs.IntVar(&f.ops, "ops", 0, "stop after this many operations (0: run for -duration)")
+	fs.IntVar(&f.payload, "payload", 128, "value size in bytes")
+	fs.IntVar(&f.clients, "clients", 8, "concurrent client sessions")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed for the cores, the fault injection and the workload")
+	fs.Float64Var(&f.drop, "drop", 0, "fraction of frames the transport drops (0-0.9)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&f.tick, "tick", 10*time.Millisecond, "Raft tick (heartbeat 10 ticks, election 30-60 ticks)")
+	fs.BoolVar(&f.noFailover, "no-failover", false, "do not stop the leader mid-run")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return f, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case f.nodes < 1 || f.nodes > cluster.MaxNodes:
+		return f, fmt.Errorf("-nodes must be 1..%d", cluster.MaxNodes)
+	case f.duration <= 0 && f.ops <= 0:
+		return f, errors.New("-duration or -ops must be positive")
+	case f.payload < 0 || f.payload > 900:
+		return f, errors.New("-payload must be 0..900 bytes (one datagram per entry)")
+	case f.clients < 1 || f.clients > 1000:
+		return f, errors.New("-clients must be 1..1000")
+	case f.drop < 0 || f.drop > 0.9:
+		return f, errors.New("-drop must be 0..0.9")
+	case f.tick <= 0:
+		return f, errors.New("-tick must be positive")
+	}
+	return f, nil
+}
+
+func kindNames[K ~string](ks []K) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = string(k)
+	}
+	return out
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+// runDemo runs the demo and returns the process exit code.
+func runDemo(args []string, out io.Writer) int {
+	f, err := parseDemoFlags(args, out)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(out, "embraft demo:", err)
+		return 2
+	}
+	level, err := parseLevel(f.logLevel)
+	if err != nil {
+		fmt.Fprintln(out, "embraft demo: -log-level:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+	d := &demo{f: f, log: log, out: out, stores: map[raft.NodeID]*kv.Store{}}
+	if err := d.run(); err != nil {
+		log.Error("demo failed", "err", err)
+		return 1
+	}
+	return 0
+}
