@@ -185,23 +185,31 @@ func (n *Node) rejected(rs []raft.ProposalRejection) {
 }
 
 // observe logs role and commit changes, and fails waiters stranded by a
-// change of term: their command may or may not be applied later.
+// change of term or leader: their command may or may not be applied later.
 func (n *Node) observe(rd raft.Ready) {
+	stale := false
 	if hs := rd.HardState; !hs.IsEmpty() {
 		if hs.Term > n.term {
 			n.term = hs.Term
-			n.failStale()
+			stale = true
 		}
 		if hs.Commit > n.commit {
 			n.log.Debug("commit advanced", "commit", uint64(hs.Commit))
 			n.commit = hs.Commit
 		}
 	}
-	if rd.SoftState == n.soft {
-		return
+	if rd.SoftState != n.soft {
+		stale = stale || rd.SoftState.Lead != n.soft.Lead
+		n.soft = rd.SoftState
+		n.logRole()
 	}
-	n.soft = rd.SoftState
-	switch rd.SoftState.Role {
+	if stale {
+		n.failStale()
+	}
+}
+
+func (n *Node) logRole() {
+	switch n.soft.Role {
 	case raft.RolePreCandidate:
 		n.log.Info("election timeout: pre-vote started", "for_term", uint64(n.term)+1)
 	case raft.RoleCandidate:
@@ -209,13 +217,16 @@ func (n *Node) observe(rd raft.Ready) {
 	case raft.RoleLeader:
 		n.log.Info("became leader", "term", uint64(n.term))
 	case raft.RoleFollower:
-		n.log.Info("became follower", "term", uint64(n.term), "leader", uint64(rd.SoftState.Lead))
+		n.log.Info("became follower", "term", uint64(n.term), "leader", uint64(n.soft.Lead))
 	}
 }
 
+// failStale answers the waiters proposed under another term or leader:
+// a leader that stepped down, or a leader a follower forwarded to that is
+// gone, may never report their outcome.
 func (n *Node) failStale() {
 	for _, p := range n.waiters {
-		if p.term < n.term {
+		if p.term != n.term || p.lead != n.soft.Lead {
 			n.resolve(p, nil, ErrLeaderChanged)
 		}
 	}
@@ -247,9 +258,9 @@ func (n *Node) propose(p *proposal) {
 		p.reply(nil, err)
 		return
 	}
-	p.term, p.seq = n.term, prop.Seq
-	if prop.Term > n.term {
-		p.term = prop.Term
+	p.term, p.lead, p.seq = n.term, n.soft.Lead, prop.Seq
+	if prop.Term != 0 { // proposed at the leader: pin its term and itself
+		p.term, p.lead = prop.Term, n.id
 	}
 	n.waiters[p.req] = p
 	if p.seq != 0 {

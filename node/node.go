@@ -89,7 +89,8 @@ type proposal struct {
 	ctx  context.Context
 	cmd  []byte
 	req  uint64
-	term raft.Term
+	term raft.Term // term and leader the command was proposed under
+	lead raft.NodeID
 	seq  uint64
 	done chan result // buffered: the node never blocks answering
 }

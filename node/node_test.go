@@ -305,3 +305,29 @@ func TestClusterConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestIsolatedLeaderAnswersWaiters: a leader cut off from everyone steps
+// down (check-quorum) without a new term; proposals waiting on it with no
+// deadline must still get an answer.
+func TestIsolatedLeaderAnswersWaiters(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	lead := waitLeader(t, c)
+	for _, id := range c.IDs() {
+		c.Network().Cut(lead, id, true)
+		c.Network().Cut(id, lead, true)
+	}
+	errc := make(chan error, 3)
+	for range 3 {
+		go func() { _, err := c.Node(lead).Propose(context.Background(), []byte("x")); errc <- err }()
+	}
+	for range 3 {
+		select {
+		case err := <-errc:
+			if !errors.Is(err, node.ErrLeaderChanged) && !errors.Is(err, node.ErrNoLeader) {
+				t.Fatalf("waiter answered %v, want ErrLeaderChanged", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a waiter on an isolated leader got no answer")
+		}
+	}
+}
