@@ -51,7 +51,7 @@ func (r *Raft) handleVoteRequest(m Message) {
 	canVote := r.vote == m.From ||
 		(r.vote == None && r.lead == None) ||
 		(m.Type == MsgPreVote && m.Term > r.term)
-	if !canVote || !r.log.isUpToDate(m.Index, m.LogTerm) {
+	if !canVote || (!bugVoteIgnoresLog && !r.log.isUpToDate(m.Index, m.LogTerm)) {
 		r.send(Message{Type: resp, To: m.From, Reject: true})
 		return
 	}
