@@ -17,7 +17,11 @@ func (n *Node) Propose(ctx context.Context, cmd []byte) ([]byte, error) {
 	if len(cmd) > n.maxCmd {
 		return nil, ErrTooLarge
 	}
-	p := &proposal{ctx: ctx, cmd: cmd, done: make(chan result, 1)}
+	// The envelope is built here, so cmd is copied before Propose can
+	// return and the caller may reuse it at once.
+	req := n.incarnation<<32 | n.nextReq.Add(1)&0xFFFFFFFF
+	data := appendEnvelope(make([]byte, 0, envelopeMaxBytes+len(cmd)), n.id, req, cmd)
+	p := &proposal{ctx: ctx, data: data, req: req, done: make(chan result, 1)}
 	select {
 	case <-n.done:
 		return nil, ErrStopped

@@ -15,6 +15,8 @@
 //   - ErrLeaderChanged: the term changed before the command was applied;
 //     it may or may not be applied later. Retry with the same client
 //     session (package kv) to have it applied exactly once.
+//   - ErrForwardTimeout: a proposal forwarded to the leader got no outcome
+//     within Config.ForwardTimeout (a lost message); outcome unknown.
 //   - ErrStopped: the node is shutting down.
 //   - the context's error.
 //

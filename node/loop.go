@@ -86,6 +86,9 @@ func (n *Node) receive(f []byte) {
 func (n *Node) handleReady() error {
 	for n.r.HasReady() {
 		rd := n.r.Ready()
+		if rd.Err != nil {
+			return rd.Err // the core cannot read its storage back
+		}
 		if err := n.persist(rd); err != nil {
 			return err
 		}
@@ -99,14 +102,16 @@ func (n *Node) handleReady() error {
 }
 
 func (n *Node) persist(rd raft.Ready) error {
+	// Entries first: a hard state whose commit index names entries that a
+	// crash kept from the disk would make the node refuse to restart.
 	st := n.cfg.Storage
+	if err := st.Append(rd.Entries); err != nil {
+		return err
+	}
 	if !rd.HardState.IsEmpty() {
 		if err := st.SetHardState(rd.HardState); err != nil {
 			return err
 		}
-	}
-	if err := st.Append(rd.Entries); err != nil {
-		return err
 	}
 	if rd.MustSync {
 		return st.Sync() // one sync per Ready, however many entries
@@ -250,17 +255,18 @@ func (n *Node) propose(p *proposal) {
 		p.reply(nil, ErrBusy)
 		return
 	}
-	n.nextReq++
-	p.req = n.incarnation<<32 | n.nextReq&0xFFFFFFFF
-	data := appendEnvelope(make([]byte, 0, envelopeMaxBytes+len(p.cmd)), n.id, p.req, p.cmd)
-	prop, err := n.r.Propose(data)
+	prop, err := n.r.Propose(p.data)
 	if err != nil {
 		p.reply(nil, err)
 		return
 	}
-	p.term, p.lead, p.seq = n.term, n.soft.Lead, prop.Seq
-	if prop.Term != 0 { // proposed at the leader: pin its term and itself
-		p.term, p.lead = prop.Term, n.id
+	// Pin the term and leader the command went to, as the core sees them
+	// now (n.term and n.soft lag until the next Ready).
+	p.term, p.lead, p.seq = n.r.Term(), n.r.SoftState().Lead, prop.Seq
+	if p.seq != 0 {
+		// Forwarded: if the MsgProp or its refusal is lost, nothing else
+		// would ever answer this waiter.
+		p.expireTick = n.ticks + n.forwardTicks
 	}
 	n.waiters[p.req] = p
 	if p.seq != 0 {
@@ -268,11 +274,15 @@ func (n *Node) propose(p *proposal) {
 	}
 }
 
-// sweep forgets waiters whose caller has gone (context ended).
+// sweep answers waiters whose caller has gone (context ended) and
+// forwarded proposals that outlived ForwardTimeout.
 func (n *Node) sweep() {
 	for _, p := range n.waiters {
-		if err := p.ctx.Err(); err != nil {
-			n.resolve(p, nil, err)
+		switch {
+		case p.ctx.Err() != nil:
+			n.resolve(p, nil, p.ctx.Err())
+		case p.expireTick != 0 && n.ticks >= p.expireTick:
+			n.resolve(p, nil, ErrForwardTimeout)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/embraft/embraft/raft"
@@ -45,6 +46,11 @@ type Config struct {
 	// ProposalQueue bounds proposals handed to the node goroutine and not
 	// yet taken; a full queue fails Propose with ErrBusy.
 	ProposalQueue int
+	// ForwardTimeout bounds how long a proposal forwarded to the leader
+	// waits for its outcome when nothing else answers it (a lost MsgProp);
+	// it then fails with ErrForwardTimeout. Default: 4 maximum election
+	// timeouts.
+	ForwardTimeout time.Duration
 	// WireLimits bounds decoded frames (zero fields: wire defaults).
 	WireLimits wire.Limits
 	// Logger receives events; nil discards them.
@@ -69,30 +75,33 @@ type Node struct {
 	final    Status // status at exit, served after done
 
 	// Owned by the node goroutine.
-	waiters     map[uint64]*proposal
-	bySeq       map[uint64]uint64 // core forward sequence -> request ID
-	incarnation uint64
-	nextReq     uint64
-	term        raft.Term
-	soft        raft.SoftState
-	commit      raft.Index
-	sendBuf     []byte
-	msg         raft.Message
-	ticks       uint64
-	framesBad   uint64
-	stepErrors  uint64
-	dropsLogged uint64
-	appliedHash uint64
+	waiters      map[uint64]*proposal
+	bySeq        map[uint64]uint64 // core forward sequence -> request ID
+	incarnation  uint64
+	nextReq      atomic.Uint64 // request counter, used by callers of Propose
+	forwardTicks uint64
+	term         raft.Term
+	soft         raft.SoftState
+	commit       raft.Index
+	sendBuf      []byte
+	msg          raft.Message
+	ticks        uint64
+	framesBad    uint64
+	stepErrors   uint64
+	dropsLogged  uint64
+	appliedHash  uint64
 }
 
 type proposal struct {
 	ctx  context.Context
-	cmd  []byte
+	data []byte // the envelope: this node, the request ID, the command
 	req  uint64
-	term raft.Term // term and leader the command was proposed under
-	lead raft.NodeID
-	seq  uint64
-	done chan result // buffered: the node never blocks answering
+	// expireTick, if set, is when a forwarded proposal gives up waiting.
+	expireTick uint64
+	term       raft.Term // term and leader the command was proposed under
+	lead       raft.NodeID
+	seq        uint64
+	done       chan result // buffered: the node never blocks answering
 }
 
 type result struct {
@@ -107,7 +116,9 @@ func (p *proposal) reply(val []byte, err error) { p.done <- result{val, err} }
 // and transport.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	cfg = cfg.withDefaults()
+	incarnation := randomIncarnation()
 	cfg.Raft.Storage = cfg.Storage
+	cfg.Raft.ForwardSeqBase = incarnation << 32
 	r, err := raft.New(cfg.Raft)
 	if err != nil {
 		return nil, err
@@ -121,7 +132,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		started: time.Now(), propc: make(chan *proposal, cfg.ProposalQueue),
 		statusc: make(chan chan Status), stopc: make(chan struct{}), done: make(chan struct{}),
 		waiters: map[uint64]*proposal{}, bySeq: map[uint64]uint64{},
-		incarnation: randomIncarnation(), term: hs.Term, commit: hs.Commit,
+		incarnation: incarnation, term: hs.Term, commit: hs.Commit,
 		appliedHash: fnvOffset,
 	}
 	rc := cfg.Raft
@@ -129,6 +140,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		rc.MaxMsgBytes = raft.DefaultMaxMsgBytes
 	}
 	n.maxCmd = rc.MaxEntryBytes() - envelopeMaxBytes
+	n.forwardTicks = uint64(cfg.ForwardTimeout / cfg.TickInterval)
+	if n.forwardTicks == 0 {
+		e := rc.ElectionTicks
+		if e == 0 {
+			e = raft.DefaultElectionTicks
+		}
+		n.forwardTicks = uint64(8 * e) // 4 maximum election timeouts (2E each)
+	}
 	n.log.Info("node started", "term", uint64(hs.Term), "commit", uint64(hs.Commit), "peers", len(cfg.Raft.Peers))
 	go n.run(ctx)
 	return n, nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/embraft/embraft/cluster"
 	"github.com/embraft/embraft/node"
 	"github.com/embraft/embraft/raft"
+	"github.com/embraft/embraft/storage/memory"
+	"github.com/embraft/embraft/transport/channel"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -329,5 +332,68 @@ func TestIsolatedLeaderAnswersWaiters(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("a waiter on an isolated leader got no answer")
 		}
+	}
+}
+
+// TestLostForwardAnswered: when only the follower-to-leader link is cut,
+// the follower keeps hearing its leader, so no change of term or leader
+// ever answers a forwarded proposal; ForwardTimeout must.
+func TestLostForwardAnswered(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	lead := waitLeader(t, c)
+	f := c.IDs()[0]
+	if f == lead {
+		f = c.IDs()[1]
+	}
+	c.Network().Cut(f, lead, true)
+	errc := make(chan error, 1)
+	go func() { _, err := c.Node(f).Propose(context.Background(), []byte("x")); errc <- err }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, node.ErrForwardTimeout) && !errors.Is(err, node.ErrLeaderChanged) {
+			t.Fatalf("lost forward answered %v, want ErrForwardTimeout", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a forwarded proposal whose message was lost got no answer")
+	}
+}
+
+var errDisk = errors.New("injected disk read failure")
+
+// flakyStorage fails reads of entries once armed.
+type flakyStorage struct {
+	*memory.Storage
+	armed atomic.Bool
+}
+
+func (s *flakyStorage) Entries(lo, hi raft.Index, maxBytes int) ([]raft.Entry, error) {
+	if s.armed.Load() {
+		return nil, errDisk
+	}
+	return s.Storage.Entries(lo, hi, maxBytes)
+}
+
+// TestStorageReadErrorStopsNode: committed entries that cannot be read
+// back stop the node with the error instead of wedging its loop.
+func TestStorageReadErrorStopsNode(t *testing.T) {
+	st := &flakyStorage{Storage: memory.New(memory.Options{})}
+	net := channel.NewNetwork(channel.Options{})
+	n, err := node.Start(context.Background(), node.Config{
+		Raft: raft.Config{ID: 1, Peers: []raft.NodeID{1}}, Storage: st, Transport: net.Endpoint(1),
+		StateMachine: &recorder{}, TickInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	waitFor(t, func() bool { return n.Status().Role == raft.RoleLeader })
+	st.armed.Store(true)
+	_, _ = n.Propose(context.Background(), []byte("x"))
+	select {
+	case <-n.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("node still running after a storage read failure")
+	}
+	if !errors.Is(n.Err(), errDisk) {
+		t.Fatalf("node stopped with %v, want the storage error", n.Err())
 	}
 }

@@ -40,6 +40,11 @@ type Config struct {
 	Applied Index
 	// Seed drives the PRNG that randomizes election timeouts.
 	Seed uint64
+	// ForwardSeqBase starts the numbering of forwarded proposals (see
+	// Proposal.Seq). Give each start of a node a different base (the
+	// runtime uses a random incarnation) so that a refusal addressed to a
+	// previous incarnation cannot be taken for one of the new proposals.
+	ForwardSeqBase uint64
 
 	// ElectionTicks is E: followers start an election after a random
 	// timeout in [E, 2E) ticks without hearing from a leader (§5.2).

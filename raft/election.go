@@ -23,7 +23,12 @@ func (r *Raft) campaign(pre bool) {
 		r.winElection(pre) // a single-member cluster
 		return
 	}
-	last, lastTerm := r.log.lastIndex(), r.log.lastTerm()
+	last, lastTerm := r.log.lastIndex(), Term(0)
+	if t, err := r.log.lastTerm(); err == nil {
+		lastTerm = t
+	} else {
+		r.log.noteReadErr(err) // reported in Ready.Err; no one will vote for us
+	}
 	for i := range r.prs {
 		if id := r.prs[i].id; id != r.id {
 			r.send(Message{Type: typ, To: id, Term: term, Index: last, LogTerm: lastTerm})

@@ -13,6 +13,15 @@ type raftLog struct {
 	unstable  unstable
 	committed Index
 	applied   Index
+	// readErr is the first storage read failure that stops progress; it is
+	// reported in Ready.Err so the caller can stop the node.
+	readErr error
+}
+
+func (l *raftLog) noteReadErr(err error) {
+	if l.readErr == nil {
+		l.readErr = err
+	}
 }
 
 func newLog(s Storage, hs HardState, applied Index) (*raftLog, error) {
@@ -27,8 +36,8 @@ func newLog(s Storage, hs HardState, applied Index) (*raftLog, error) {
 	if hs.Commit > last {
 		return nil, &configError{"Storage", "hard state commit index is beyond the last stored entry"}
 	}
-	if applied > hs.Commit && hs.Commit != 0 {
-		return nil, &configError{"Applied", "beyond the stored commit index"}
+	if applied > last {
+		return nil, &configError{"Applied", "beyond the last stored entry"}
 	}
 	l := &raftLog{storage: s}
 	l.unstable.offset, l.unstable.inProgress = last+1, last+1
@@ -60,12 +69,8 @@ func (l *raftLog) term(i Index) (Term, error) {
 	return l.storage.Term(i)
 }
 
-func (l *raftLog) lastTerm() Term {
-	t, err := l.term(l.lastIndex())
-	if err != nil {
-		return 0 // storage failure: report the weakest log (never wins votes)
-	}
-	return t
+func (l *raftLog) lastTerm() (Term, error) {
+	return l.term(l.lastIndex())
 }
 
 func (l *raftLog) matchTerm(i Index, t Term) bool {
@@ -75,8 +80,14 @@ func (l *raftLog) matchTerm(i Index, t Term) bool {
 
 // isUpToDate reports whether a candidate log ending at (lasti, term) is at
 // least as up-to-date as ours (§5.4.1).
+// If our own last term cannot be read, the answer is no: granting a vote
+// blind could elect a leader missing committed entries.
 func (l *raftLog) isUpToDate(lasti Index, term Term) bool {
-	lt := l.lastTerm()
+	lt, err := l.lastTerm()
+	if err != nil {
+		l.noteReadErr(err)
+		return false
+	}
 	return term > lt || (term == lt && lasti >= l.lastIndex())
 }
 
@@ -157,7 +168,8 @@ func (l *raftLog) committedToApply(maxBytes int) []Entry {
 	}
 	ents, err := l.storage.Entries(l.applied+1, hi, maxBytes)
 	if err != nil {
-		return nil // retried on the next Ready
+		l.noteReadErr(err)
+		return nil
 	}
 	return ents
 }

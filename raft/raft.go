@@ -59,7 +59,8 @@ type Raft struct {
 	// not yet seen applied (bounded by MaxUncommittedBytes).
 	uncommittedBytes int
 	matchScratch     []Index
-	propSeq          uint64
+	propSeq          uint64 // last forwarded proposal's sequence number
+	propSeqBase      uint64 // propSeq at start; valid sequences are above it
 
 	// Output buffers, double-buffered so that a Ready's slices stay valid
 	// while the caller handles it and Step keeps producing output.
@@ -68,6 +69,8 @@ type Raft struct {
 	prevHardState           HardState
 	prevSoftState           SoftState
 	readyPending            bool
+	readyID                 uint64
+	readErrReported         bool
 
 	stats Stats
 }
@@ -86,7 +89,8 @@ func New(cfg Config) (*Raft, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Raft{id: cfg.ID, cfg: cfg, log: log, rng: newPRNG(cfg.Seed, cfg.ID)}
+	r := &Raft{id: cfg.ID, cfg: cfg, log: log, rng: newPRNG(cfg.Seed, cfg.ID),
+		propSeq: cfg.ForwardSeqBase, propSeqBase: cfg.ForwardSeqBase}
 	r.cfg.Peers = slices.Clone(cfg.Peers)
 	r.prs = make([]progress, len(cfg.Peers))
 	for i, id := range cfg.Peers {
@@ -107,6 +111,13 @@ func New(cfg Config) (*Raft, error) {
 
 // ID returns this node's ID.
 func (r *Raft) ID() NodeID { return r.id }
+
+// Term returns the current term; SoftState the current leader and role.
+// Both are cheap, unlike Status.
+func (r *Raft) Term() Term { return r.term }
+
+// SoftState returns the current leader and role.
+func (r *Raft) SoftState() SoftState { return r.softState() }
 
 // Tick advances the node's logical clock by one tick.
 func (r *Raft) Tick() { r.tick() }

@@ -27,6 +27,13 @@ type Ready struct {
 	// MustSync says whether the writes must be made durable (fsync) before
 	// Messages are sent: true when entries, the term or the vote changed.
 	MustSync bool
+	// Err reports a storage read failure the core cannot work around (for
+	// example committed entries that cannot be read back). The caller
+	// should stop the node: it can neither apply nor vote safely.
+	Err error
+
+	// id ties the batch to the Advance that acknowledges it.
+	id uint64
 }
 
 // HasReady reports whether Ready would return work. It reports false while
@@ -34,6 +41,9 @@ type Ready struct {
 func (r *Raft) HasReady() bool {
 	if r.readyPending {
 		return false
+	}
+	if r.log.readErr != nil {
+		return !r.readErrReported
 	}
 	return r.softState() != r.prevSoftState ||
 		r.hardState() != r.prevHardState ||
@@ -44,13 +54,16 @@ func (r *Raft) HasReady() bool {
 }
 
 // Ready returns the pending work and marks it handed out. Call Advance when
-// it is handled; until then Ready returns an empty batch. Tick, Step and
-// Propose may be called before Advance: their output joins the next Ready.
+// it is handled; until then Ready returns an empty batch that Advance
+// ignores. Tick, Step and Propose may be called before Advance: their
+// output joins the next Ready.
 func (r *Raft) Ready() Ready {
 	if r.readyPending {
 		return Ready{SoftState: r.softState()}
 	}
+	r.readyID++
 	rd := Ready{
+		id:        r.readyID,
 		SoftState: r.softState(),
 		Entries:   r.log.unstable.toPersist(),
 		Messages:  r.msgs,
@@ -63,6 +76,9 @@ func (r *Raft) Ready() Ready {
 		r.prevHardState = hs
 	}
 	rd.MustSync = rd.MustSync || len(rd.Entries) > 0
+	if rd.Err = r.log.readErr; rd.Err != nil {
+		r.readErrReported = true
+	}
 	r.prevSoftState = rd.SoftState
 	r.log.unstable.accept()
 	r.msgs, r.msgsSpare = r.msgsSpare[:0], r.msgs
@@ -74,8 +90,8 @@ func (r *Raft) Ready() Ready {
 // Advance tells the node that rd was handled: its entries and hard state
 // are persisted, its messages sent, its committed entries applied.
 func (r *Raft) Advance(rd Ready) {
-	if !r.readyPending {
-		return
+	if !r.readyPending || rd.id != r.readyID {
+		return // not the outstanding batch (e.g. the empty one of a misuse)
 	}
 	r.readyPending = false
 	clear(r.msgsSpare) // drop references to payloads already sent

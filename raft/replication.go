@@ -62,7 +62,7 @@ func (r *Raft) refuseProposal(m Message, why RejectReason) {
 
 func (r *Raft) onProposalRejected(m Message) {
 	seq := uint64(m.Index)
-	if seq == 0 || seq > r.propSeq || !m.Reject {
+	if seq <= r.propSeqBase || seq > r.propSeq || !m.Reject {
 		r.stats.Dropped++ // not a proposal of ours
 		return
 	}
