@@ -23,6 +23,9 @@
 // When HasReady reports true, call Ready and handle the batch in this
 // order:
 //
+//  0. If Ready.Err is set, storage could not be read back (committed
+//     entries, or the node's own last term): stop the node. It can neither
+//     apply nor vote safely.
 //  1. Persist. Append Ready.Entries to storage (replacing any stored entries
 //     at the same or later indexes) and save Ready.HardState if it is not
 //     empty. If Ready.MustSync, make both durable (fsync) before step 2:
