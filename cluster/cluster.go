@@ -8,6 +8,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,9 +19,12 @@ import (
 	"github.com/embraft/embraft/node"
 	"github.com/embraft/embraft/raft"
 	"github.com/embraft/embraft/storage"
+	"github.com/embraft/embraft/storage/file"
 	"github.com/embraft/embraft/storage/memory"
 	"github.com/embraft/embraft/transport"
 	"github.com/embraft/embraft/transport/channel"
+	"github.com/embraft/embraft/transport/netstack"
+	"github.com/embraft/embraft/transport/udp"
 	"github.com/embraft/embraft/wire"
 )
 
@@ -29,14 +35,24 @@ type StorageKind string
 type TransportKind string
 
 const (
-	StorageMemory    StorageKind   = "memory"
+	// StorageMemory keeps each node's log in memory (lost with the process).
+	StorageMemory StorageKind = "memory"
+	// StorageFile keeps each node's log in DataDir/node-N, durably.
+	StorageFile StorageKind = "file"
+
+	// TransportChannel passes frames through bounded Go channels.
 	TransportChannel TransportKind = "channel"
+	// TransportNetstack sends UDP datagrams through gVisor's TCP/IP stack,
+	// one stack per node, over an in-process Ethernet switch (192.0.2.0/24).
+	TransportNetstack TransportKind = "netstack"
+	// TransportUDP sends UDP datagrams through OS sockets on 127.0.0.1.
+	TransportUDP TransportKind = "udp"
 )
 
 // StorageKinds and TransportKinds list what this build can run.
 var (
-	StorageKinds   = []StorageKind{StorageMemory}
-	TransportKinds = []TransportKind{TransportChannel}
+	StorageKinds   = []StorageKind{StorageMemory, StorageFile}
+	TransportKinds = []TransportKind{TransportChannel, TransportNetstack, TransportUDP}
 )
 
 // MaxNodes bounds the cluster size (one process, bounded memory).
@@ -67,6 +83,11 @@ type Config struct {
 	MaxPendingProposals int
 	// MemoryMaxEntries bounds each in-memory log (memory storage only).
 	MemoryMaxEntries int
+	// DataDir holds one directory per node (file storage only).
+	DataDir string
+	// Faults are the netstack switch's initial fault settings (loss,
+	// duplication, delay, jitter on every link).
+	Faults netstack.Faults
 	// NewStateMachine builds a node's state machine (at start and restart).
 	NewStateMachine func(id raft.NodeID) node.StateMachine
 	Logger          *slog.Logger
@@ -77,10 +98,12 @@ func (c *Config) validate() error {
 	switch {
 	case c.Nodes < 1 || c.Nodes > MaxNodes:
 		return bad("nodes must be 1.." + strconv.Itoa(MaxNodes) + ", got " + strconv.Itoa(c.Nodes))
-	case c.Storage != StorageMemory:
+	case !slices.Contains(StorageKinds, c.Storage):
 		return bad("unknown storage " + strconv.Quote(string(c.Storage)) + " (have: " + kinds(StorageKinds) + ")")
-	case c.Transport != TransportChannel:
+	case !slices.Contains(TransportKinds, c.Transport):
 		return bad("unknown transport " + strconv.Quote(string(c.Transport)) + " (have: " + kinds(TransportKinds) + ")")
+	case c.Storage == StorageFile && c.DataDir == "":
+		return bad("file storage needs DataDir")
 	case c.NewStateMachine == nil:
 		return bad("NewStateMachine must be set")
 	case c.DropRate < 0 || c.DropRate >= 1:
@@ -102,7 +125,12 @@ type Cluster struct {
 	cfg Config
 	ctx context.Context
 	ids []raft.NodeID
-	net *channel.Network
+
+	// One of these backs the transport kind.
+	net   *channel.Network
+	sw    *netstack.Switch
+	conns map[raft.NodeID]*net.UDPConn // pre-bound loopback sockets
+	addrs map[raft.NodeID]string       // UDP peer addresses
 
 	mu     sync.Mutex
 	nodes  map[raft.NodeID]*node.Node
@@ -123,9 +151,10 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	for i := 1; i <= cfg.Nodes; i++ {
 		c.ids = append(c.ids, raft.NodeID(i))
 	}
-	c.net = channel.NewNetwork(channel.Options{InboxSize: cfg.InboxSize, DropRate: cfg.DropRate, Seed: cfg.Seed})
+	if err := c.startNetwork(); err != nil {
+		return nil, err
+	}
 	for _, id := range c.ids {
-		c.stores[id] = memory.New(memory.Options{MaxEntries: cfg.MemoryMaxEntries})
 		if err := c.startNode(id); err != nil {
 			c.Stop()
 			return nil, err
@@ -134,12 +163,95 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
+// startNetwork creates what the transport kind shares between nodes.
+func (c *Cluster) startNetwork() error {
+	cfg := c.cfg
+	switch cfg.Transport {
+	case TransportChannel:
+		c.net = channel.NewNetwork(channel.Options{InboxSize: cfg.InboxSize, DropRate: cfg.DropRate, Seed: cfg.Seed})
+	case TransportNetstack:
+		f := cfg.Faults
+		f.Loss = max(f.Loss, cfg.DropRate)
+		sw, err := netstack.NewSwitch(netstack.SwitchOptions{Seed: cfg.Seed, Faults: f, Logger: cfg.Logger})
+		if err != nil {
+			return err
+		}
+		c.sw = sw
+	case TransportUDP:
+		conns, addrs, err := udp.ListenLoopback(c.ids)
+		if err != nil {
+			return err
+		}
+		c.conns, c.addrs = conns, addrs
+	}
+	return nil
+}
+
+// openStorage opens member id's storage of the configured kind.
+func (c *Cluster) openStorage(id raft.NodeID) (storage.Storage, error) {
+	switch c.cfg.Storage {
+	case StorageFile:
+		return file.Open(c.NodeDir(id), file.Options{ClusterID: c.cfg.ClusterID, NodeID: id, Logger: c.cfg.Logger})
+	default:
+		st := c.stores[id]
+		if st == nil {
+			st = memory.New(memory.Options{MaxEntries: c.cfg.MemoryMaxEntries})
+			c.stores[id] = st
+		}
+		st.Reopen()
+		return st, nil
+	}
+}
+
+// openTransport attaches member id to the configured network.
+func (c *Cluster) openTransport(id raft.NodeID) (transport.Transport, error) {
+	switch c.cfg.Transport {
+	case TransportNetstack:
+		return c.sw.Attach(netstack.Options{ID: id, ClusterID: c.cfg.ClusterID, Peers: c.ids,
+			InboxSize: c.cfg.InboxSize, Logger: c.cfg.Logger})
+	case TransportUDP:
+		opts := udp.Options{ID: id, Peers: c.addrs, ClusterID: c.cfg.ClusterID, InboxSize: c.cfg.InboxSize, Logger: c.cfg.Logger}
+		c.mu.Lock()
+		if conn := c.conns[id]; conn != nil {
+			opts.Conn = conn // first start: the socket bound in startNetwork
+			delete(c.conns, id)
+		} else {
+			opts.Listen = c.addrs[id] // restart: bind the same port again
+		}
+		c.mu.Unlock()
+		return udp.New(opts)
+	default:
+		return c.net.Endpoint(id), nil
+	}
+}
+
+// NodeDir is member id's data directory (file storage).
+func (c *Cluster) NodeDir(id raft.NodeID) string {
+	return filepath.Join(c.cfg.DataDir, "node-"+strconv.FormatUint(uint64(id), 10))
+}
+
+// Switch is the simulated Ethernet switch (netstack transport), or nil.
+func (c *Cluster) Switch() *netstack.Switch { return c.sw }
+
+// Network exposes the channel transport's fault injection, or nil.
+func (c *Cluster) Network() *channel.Network { return c.net }
+
+// Addrs lists the nodes' UDP addresses (udp transport), or nil.
+func (c *Cluster) Addrs() map[raft.NodeID]string { return c.addrs }
+
 // startNode wires one node from the configured kinds.
 func (c *Cluster) startNode(id raft.NodeID) error {
 	rc := c.cfg.Raft
 	rc.ID, rc.Peers, rc.Seed = id, c.ids, c.cfg.Seed
-	var st storage.Storage = c.stores[id]
-	var tr transport.Transport = c.net.Endpoint(id)
+	st, err := c.openStorage(id)
+	if err != nil {
+		return err
+	}
+	tr, err := c.openTransport(id)
+	if err != nil {
+		_ = st.Close()
+		return err
+	}
 	sm := c.cfg.NewStateMachine(id)
 	n, err := node.Start(c.ctx, node.Config{
 		Raft: rc, ClusterID: c.cfg.ClusterID, Storage: st, Transport: tr, StateMachine: sm,
@@ -147,6 +259,7 @@ func (c *Cluster) startNode(id raft.NodeID) error {
 		ProposalQueue: c.cfg.ProposalQueue, MaxPendingProposals: c.cfg.MaxPendingProposals,
 	})
 	if err != nil {
+		_, _ = st.Close(), tr.Close()
 		return err
 	}
 	c.mu.Lock()
@@ -173,9 +286,6 @@ func (c *Cluster) StateMachine(id raft.NodeID) node.StateMachine {
 	return c.sms[id]
 }
 
-// Network exposes the channel transport's fault injection.
-func (c *Cluster) Network() *channel.Network { return c.net }
-
 // StopNode stops one member, as a crash would (memory storage survives in
 // this process so that RestartNode can bring it back).
 func (c *Cluster) StopNode(id raft.NodeID) error {
@@ -188,10 +298,7 @@ func (c *Cluster) StopNode(id raft.NodeID) error {
 
 // RestartNode starts a stopped member again on its stored state, with a
 // fresh state machine that the log replays into.
-func (c *Cluster) RestartNode(id raft.NodeID) error {
-	c.stores[id].Reopen()
-	return c.startNode(id)
-}
+func (c *Cluster) RestartNode(id raft.NodeID) error { return c.startNode(id) }
 
 // Leader returns the leader agreed by the running nodes' own view of the
 // highest term, or None.
@@ -231,5 +338,14 @@ func (c *Cluster) Stop() {
 	c.mu.Unlock()
 	for _, n := range nodes {
 		_ = n.Stop()
+	}
+	c.mu.Lock()
+	for id, conn := range c.conns { // sockets of nodes that never started
+		_ = conn.Close()
+		delete(c.conns, id)
+	}
+	c.mu.Unlock()
+	if c.sw != nil {
+		_ = c.sw.Close()
 	}
 }

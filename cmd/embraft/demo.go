@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,13 @@ type demoFlags struct {
 	logLevel   string
 	tick       time.Duration
 	noFailover bool
+	dataDir    string
+	loss, dup  float64
+	delay      time.Duration
+	jitter     time.Duration
+	partition  string
+	partAt     time.Duration
+	healAt     time.Duration
 }
 
 func parseDemoFlags(args []string, out io.Writer) (demoFlags, error) {
@@ -34,8 +42,8 @@ func parseDemoFlags(args []string, out io.Writer) (demoFlags, error) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.IntVar(&f.nodes, "nodes", 5, "cluster size (1-7)")
-	fs.StringVar(&f.storage, "storage", "memory", "storage kind: "+strings.Join(kindNames(cluster.StorageKinds), ", "))
-	fs.StringVar(&f.transport, "transport", "channel", "transport kind: "+strings.Join(kindNames(cluster.TransportKinds), ", "))
+	fs.StringVar(&f.storage, "storage", "file", "storage kind: "+strings.Join(kindNames(cluster.StorageKinds), ", "))
+	fs.StringVar(&f.transport, "transport", "netstack", "transport kind: "+strings.Join(kindNames(cluster.TransportKinds), ", "))
 	fs.DurationVar(&f.duration, "duration", 5*time.Second, "how long the client workload runs")
 	fs.IntVar(&f.ops, "ops", 0, "stop after this many operations (0: run for -duration)")
 	fs.IntVar(&f.payload, "payload", 128, "value size in bytes")
@@ -45,6 +53,14 @@ func parseDemoFlags(args []string, out io.Writer) (demoFlags, error) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&f.tick, "tick", 10*time.Millisecond, "Raft tick (heartbeat 10 ticks, election 30-60 ticks)")
 	fs.BoolVar(&f.noFailover, "no-failover", false, "do not stop the leader mid-run")
+	fs.StringVar(&f.dataDir, "data-dir", "persistency", "directory for file storage (one subdirectory per node); a second run resumes from it")
+	fs.Float64Var(&f.loss, "loss", 0, "netstack: probability that the switch drops a frame")
+	fs.Float64Var(&f.dup, "dup", 0, "netstack: probability that the switch duplicates a frame")
+	fs.DurationVar(&f.delay, "delay", 0, "netstack: delay added to every frame")
+	fs.DurationVar(&f.jitter, "jitter", 0, "netstack: random extra delay, up to this much, per frame")
+	fs.StringVar(&f.partition, "partition", "", "split the cluster, e.g. 1,2/3,4,5, or 'leader' to cut the leader off with a minority (channel or netstack transport)")
+	fs.DurationVar(&f.partAt, "partition-at", 0, "when to apply -partition (default: 30% of -duration)")
+	fs.DurationVar(&f.healAt, "heal-at", 0, "when to heal the partition (default: 70% of -duration)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -63,8 +79,16 @@ func parseDemoFlags(args []string, out io.Writer) (demoFlags, error) {
 		return f, errors.New("-drop must be 0..0.9")
 	case f.tick <= 0:
 		return f, errors.New("-tick must be positive")
+	case !slices.Contains(cluster.StorageKinds, cluster.StorageKind(f.storage)):
+		return f, fmt.Errorf("-storage %q: have %v", f.storage, kindNames(cluster.StorageKinds))
+	case !slices.Contains(cluster.TransportKinds, cluster.TransportKind(f.transport)):
+		return f, fmt.Errorf("-transport %q: have %v", f.transport, kindNames(cluster.TransportKinds))
+	case f.loss < 0 || f.loss > 0.9 || f.dup < 0 || f.dup > 0.9 || f.delay < 0 || f.jitter < 0:
+		return f, errors.New("-loss and -dup must be 0..0.9, -delay and -jitter non-negative")
+	case (f.loss > 0 || f.dup > 0 || f.delay > 0 || f.jitter > 0) && f.transport != "netstack":
+		return f, errors.New("-loss, -dup, -delay and -jitter need -transport netstack (use -drop otherwise)")
 	}
-	return f, nil
+	return f, f.checkPartition()
 }
 
 func kindNames[K ~string](ks []K) []string {

@@ -17,6 +17,7 @@ import (
 	"github.com/embraft/embraft/kv"
 	"github.com/embraft/embraft/node"
 	"github.com/embraft/embraft/raft"
+	"github.com/embraft/embraft/transport/netstack"
 )
 
 type demo struct {
@@ -37,6 +38,7 @@ type demo struct {
 	stoppedAt  time.Time
 	lastLeader leaderTerm
 	elapsed    time.Duration // how long the workload ran
+	resumed    bool          // file storage held a previous run's state
 }
 
 type leaderTerm struct {
@@ -53,13 +55,15 @@ func (d *demo) run() error {
 	c, err := cluster.Start(ctx, cluster.Config{
 		Nodes: f.nodes, Storage: cluster.StorageKind(f.storage), Transport: cluster.TransportKind(f.transport),
 		ClusterID: 0xEB, Seed: f.seed, TickInterval: f.tick, DropRate: f.drop, Logger: d.log,
-		NewStateMachine: d.newStore,
+		DataDir: f.dataDir, NewStateMachine: d.newStore,
+		Faults: netstack.Faults{Loss: f.loss, Duplicate: f.dup, Delay: f.delay, Jitter: f.jitter},
 	})
 	if err != nil {
 		return err
 	}
 	d.c = c
 	defer c.Stop() // graceful shutdown of every node, whatever happens
+	d.describe()
 
 	start := time.Now()
 	lead, err := d.waitLeader(ctx, 10*time.Second)
@@ -77,6 +81,34 @@ func (d *demo) run() error {
 	c.Stop()
 	d.log.Info("cluster stopped cleanly")
 	return nil
+}
+
+// describe prints each node's network configuration and, on file
+// storage, what it resumed from.
+func (d *demo) describe() {
+	for _, id := range d.c.IDs() {
+		switch d.f.transport {
+		case "netstack":
+			if nc, err := netstack.NetworkFor(id); err == nil {
+				fmt.Fprintf(d.out, "Node %d network configured: %v\n", id, nc)
+			}
+		case "udp":
+			fmt.Fprintf(d.out, "Node %d UDP socket: %s\n", id, d.c.Addrs()[id])
+		}
+	}
+	if d.f.storage != "file" {
+		return
+	}
+	for _, id := range d.c.IDs() {
+		st := d.c.Node(id).Status()
+		if st.LastIndex > 0 {
+			d.resumed = true
+			fmt.Fprintf(d.out, "Node %d resumed from %s: term %d, log %d..%d, commit %d (state replays from the log)\n",
+				id, d.c.NodeDir(id), st.Term, st.FirstIndex, st.LastIndex, st.Commit)
+		} else {
+			fmt.Fprintf(d.out, "Node %d starts fresh in %s\n", id, d.c.NodeDir(id))
+		}
+	}
 }
 
 func (d *demo) newStore(id raft.NodeID) node.StateMachine {
@@ -111,11 +143,15 @@ func (d *demo) observeLeader() raft.NodeID {
 	lt := leaderTerm{l, d.c.Node(l).Status().Term}
 	if lt != d.lastLeader && lt.term > d.lastLeader.term {
 		d.elections++
+		first := d.lastLeader.term == 0
 		d.lastLeader = lt
-		if !d.stoppedAt.IsZero() && d.failover == 0 {
+		switch {
+		case !d.stoppedAt.IsZero() && d.failover == 0:
 			d.failover = time.Since(d.stoppedAt)
 			d.log.Info("re-election complete", "new_leader", uint64(l), "term", uint64(lt.term),
 				"failover", d.failover.Round(time.Millisecond))
+		case !first:
+			d.log.Info("new leader observed", "leader", uint64(l), "term", uint64(lt.term))
 		}
 	}
 	return l
@@ -205,9 +241,16 @@ func (d *demo) chaos(ctx context.Context) {
 	start := time.Now()
 	var stopped raft.NodeID
 	restarted := false
+	var part *partitionScenario
+	if d.f.partition != "" {
+		part = &partitionScenario{d: d}
+	}
 	for ctx.Err() == nil {
 		elapsed := time.Since(start)
-		failover := !d.f.noFailover && d.f.nodes >= 3 && d.f.duration > 0
+		if part != nil {
+			part.step(ctx, elapsed)
+		}
+		failover := part == nil && !d.f.noFailover && d.f.nodes >= 3 && d.f.duration > 0
 		if failover && stopped == raft.None && elapsed >= d.f.duration*4/10 {
 			if l := d.c.Leader(); l != raft.None {
 				d.log.Info("stopping the leader to force a re-election", "leader", uint64(l),
@@ -302,6 +345,9 @@ func (d *demo) summary() {
 	ops := d.ops.Load()
 	secs := max(d.elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(d.out, "\nsummary: all %d nodes applied the same sequence and hold the same state\n", d.f.nodes)
+	if d.resumed {
+		fmt.Fprintf(d.out, "  resumed         from the state persisted in %s by an earlier run\n", d.f.dataDir)
+	}
 	fmt.Fprintf(d.out, "  ops committed   %d (%.0f ops/s), failed attempts %d, client retries %d\n",
 		ops, float64(ops)/secs, d.failures.Load(), d.retries.Load())
 	fmt.Fprintf(d.out, "  latency         p50 %v  p99 %v  max %v\n", pct(0.50).Round(time.Microsecond),
