@@ -30,6 +30,8 @@ func (n *Node) run(ctx context.Context) {
 			n.receive(f)
 		case p := <-n.propc:
 			n.propose(p)
+		case w := <-n.readc:
+			n.startRead(w)
 		case c := <-n.statusc:
 			c <- n.status()
 		}
@@ -51,6 +53,8 @@ func (n *Node) drain(inbox <-chan []byte) {
 			n.receive(f)
 		case p := <-n.propc:
 			n.propose(p)
+		case w := <-n.readc:
+			n.startRead(w)
 		default:
 			return
 		}
@@ -95,6 +99,7 @@ func (n *Node) handleReady() error {
 		n.send(rd.Messages)
 		n.apply(rd.Committed)
 		n.rejected(rd.Rejected)
+		n.readStates(rd.ReadStates)
 		n.observe(rd)
 		n.r.Advance(rd)
 	}
@@ -137,6 +142,7 @@ func (n *Node) apply(ents []raft.Entry) {
 	for i := range ents {
 		e := &ents[i]
 		n.hashEntry(e)
+		n.applied = e.Index
 		if e.Type != raft.EntryNormal {
 			continue
 		}
@@ -155,6 +161,7 @@ func (n *Node) apply(ents []raft.Entry) {
 	}
 	if k := len(ents); k > 0 {
 		n.log.Debug("applied", "from", uint64(ents[0].Index), "to", uint64(ents[k-1].Index))
+		n.serveReads()
 	}
 }
 
@@ -235,6 +242,13 @@ func (n *Node) failStale() {
 			n.resolve(p, nil, ErrLeaderChanged)
 		}
 	}
+	for _, w := range n.reads {
+		// A confirmed read stays valid (its index was confirmed while the
+		// leader led); an unconfirmed one is lost with the leadership.
+		if w.index == 0 && (w.term != n.term || w.lead != n.soft.Lead) {
+			n.resolveRead(w, ErrLeaderChanged)
+		}
+	}
 }
 
 func (n *Node) resolve(p *proposal, val []byte, err error) {
@@ -285,6 +299,14 @@ func (n *Node) sweep() {
 			n.resolve(p, nil, ErrForwardTimeout)
 		}
 	}
+	for _, w := range n.reads {
+		switch {
+		case w.ctx.Err() != nil:
+			n.resolveRead(w, w.ctx.Err())
+		case w.index == 0 && w.expireTick != 0 && n.ticks >= w.expireTick:
+			n.resolveRead(w, ErrForwardTimeout)
+		}
+	}
 }
 
 func (n *Node) reportDrops() {
@@ -305,10 +327,16 @@ func (n *Node) shutdown(cause error) {
 	for _, p := range n.waiters {
 		n.resolve(p, nil, ErrStopped)
 	}
+	for _, w := range n.reads {
+		n.resolveRead(w, ErrStopped)
+	}
 	for {
 		select {
 		case p := <-n.propc:
 			p.reply(nil, ErrStopped)
+			continue
+		case w := <-n.readc:
+			w.done <- ErrStopped
 			continue
 		default:
 		}

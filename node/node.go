@@ -67,6 +67,7 @@ type Node struct {
 	started time.Time
 
 	propc    chan *proposal
+	readc    chan *readWaiter
 	statusc  chan chan Status
 	stopc    chan struct{}
 	done     chan struct{}
@@ -77,6 +78,8 @@ type Node struct {
 	// Owned by the node goroutine.
 	waiters      map[uint64]*proposal
 	bySeq        map[uint64]uint64 // core forward sequence -> request ID
+	reads        map[uint64]*readWaiter
+	applied      raft.Index
 	incarnation  uint64
 	nextReq      atomic.Uint64 // request counter, used by callers of Propose
 	forwardTicks uint64
@@ -130,6 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, id: cfg.Raft.ID, r: r, log: cfg.Logger.With("node", uint64(cfg.Raft.ID)),
 		started: time.Now(), propc: make(chan *proposal, cfg.ProposalQueue),
+		readc: make(chan *readWaiter, cfg.ProposalQueue), reads: map[uint64]*readWaiter{},
 		statusc: make(chan chan Status), stopc: make(chan struct{}), done: make(chan struct{}),
 		waiters: map[uint64]*proposal{}, bySeq: map[uint64]uint64{},
 		incarnation: incarnation, term: hs.Term, commit: hs.Commit,

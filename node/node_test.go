@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -395,5 +396,40 @@ func TestStorageReadErrorStopsNode(t *testing.T) {
 	}
 	if !errors.Is(n.Err(), errDisk) {
 		t.Fatalf("node stopped with %v, want the storage error", n.Err())
+	}
+}
+
+// TestLinearizableReadSeesCompletedWrites: after a write completes at one
+// node, a linearizable read at any other node reflects it.
+func TestLinearizableReadSeesCompletedWrites(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	waitLeader(t, c)
+	for i := 0; i < 10; i++ {
+		w := c.IDs()[i%3]
+		r := c.IDs()[(i+1)%3]
+		cmd := "w" + strconv.Itoa(i)
+		proposeRetry(t, c.Node(w), cmd)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.Node(r).LinearizableRead(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("read at node %d: %v", r, err)
+		}
+		rec := c.StateMachine(r).(*recorder)
+		rec.mu.Lock()
+		found := slices.Contains(rec.cmds, cmd)
+		rec.mu.Unlock()
+		if !found {
+			t.Fatalf("node %d's linearizable read does not see the completed write %q", r, cmd)
+		}
+	}
+}
+
+func TestLinearizableReadWithoutLeader(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *cluster.Config) { cfg.TickInterval = time.Hour })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := c.Node(1).LinearizableRead(ctx); !errors.Is(err, node.ErrNoLeader) {
+		t.Fatalf("read with no leader: %v, want ErrNoLeader", err)
 	}
 }

@@ -13,6 +13,7 @@ const (
 	DefaultMaxUncommittedBytes       = 64 << 10
 	DefaultMaxEntriesInMemory        = 1024
 	DefaultMaxCommittedBytesPerReady = 64 << 10
+	DefaultMaxPendingReads           = 256
 )
 
 // msgOverheadBytes bounds what the wire codec adds around entry payloads in
@@ -74,6 +75,20 @@ type Config struct {
 	// MaxCommittedBytesPerReady bounds the payload bytes of committed
 	// entries handed out in one Ready (at least one entry is always given).
 	MaxCommittedBytesPerReady int
+	// MaxPendingReads bounds the read requests a leader holds while it
+	// confirms its leadership; over it ReadIndex fails with ErrBusy.
+	MaxPendingReads int
+
+	// ReadLease lets a leader answer ReadIndex at once while it holds a
+	// lease: a quorum acknowledged a heartbeat it sent less than
+	// ElectionTicks-LeaseMarginTicks ticks ago. Safe only if no node's
+	// clock runs faster than the leader's by more than the margin over an
+	// election timeout (followers ignore candidates for ElectionTicks after
+	// hearing the leader). Requires check-quorum.
+	ReadLease bool
+	// LeaseMarginTicks is the clock-drift allowance of ReadLease (default
+	// ElectionTicks/10, at least 1).
+	LeaseMarginTicks int
 }
 
 // MaxEntryBytes is the largest Data a proposal may carry under c.
@@ -93,6 +108,8 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxUncommittedBytes, DefaultMaxUncommittedBytes)
 	def(&c.MaxEntriesInMemory, DefaultMaxEntriesInMemory)
 	def(&c.MaxCommittedBytesPerReady, DefaultMaxCommittedBytesPerReady)
+	def(&c.MaxPendingReads, DefaultMaxPendingReads)
+	def(&c.LeaseMarginTicks, max(1, c.ElectionTicks/10))
 	return c
 }
 
@@ -118,6 +135,12 @@ func (c *Config) validate() error {
 		return bad("MaxEntriesInMemory", "must be >= 1")
 	case c.MaxCommittedBytesPerReady < 1:
 		return bad("MaxCommittedBytesPerReady", "must be >= 1")
+	case c.MaxPendingReads < 1:
+		return bad("MaxPendingReads", "must be >= 1")
+	case c.ReadLease && c.DisableCheckQuorum:
+		return bad("ReadLease", "needs check-quorum (followers' lease is what makes it safe)")
+	case c.ReadLease && c.LeaseMarginTicks >= c.ElectionTicks:
+		return bad("LeaseMarginTicks", "must be below ElectionTicks")
 	}
 	return validatePeers(c.ID, c.Peers)
 }

@@ -12,6 +12,7 @@ type testNode struct {
 	r       *Raft
 	st      *MemoryStorage
 	applied []Entry // committed entries in the order they were applied
+	reads   []ReadState
 }
 
 // network is an in-test message bus. Messages leave a node only through
@@ -85,6 +86,7 @@ func (nw *network) process(id NodeID) bool {
 		nw.queue = append(nw.queue, m)
 	}
 	n.applied = append(n.applied, rd.Committed...)
+	n.reads = append(n.reads, rd.ReadStates...)
 	n.r.Advance(rd)
 	return true
 }

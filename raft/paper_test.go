@@ -404,9 +404,11 @@ func TestLeaderBcastBeat(t *testing.T) {
 		}
 		p.r.Tick()
 		got := msgsOfType(p.flush(), MsgHeartbeat)
+		// Index numbers the rounds (for ReadIndex confirmation).
+		seq := Index(period + 1)
 		want := []Message{
-			{Type: MsgHeartbeat, From: 1, To: 2, Term: 1, Commit: 1},
-			{Type: MsgHeartbeat, From: 1, To: 3, Term: 1, Commit: 0},
+			{Type: MsgHeartbeat, From: 1, To: 2, Term: 1, Commit: 1, Index: seq},
+			{Type: MsgHeartbeat, From: 1, To: 3, Term: 1, Commit: 0, Index: seq},
 		}
 		if !slices.EqualFunc(got, want, func(a, b Message) bool { return fmt.Sprint(a) == fmt.Sprint(b) }) {
 			t.Fatalf("period %d: heartbeats %+v, want %+v", period, got, want)

@@ -34,6 +34,9 @@ type progress struct {
 	inflights    inflights
 	// vote records this member's answer in the current election.
 	vote voteState
+	// readAck is the highest heartbeat sequence this member echoed in the
+	// current leadership.
+	readAck uint64
 }
 
 type voteState uint8

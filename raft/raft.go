@@ -59,6 +59,7 @@ type Raft struct {
 	// not yet seen applied (bounded by MaxUncommittedBytes).
 	uncommittedBytes int
 	matchScratch     []Index
+	ackScratch       []uint64
 	propSeq          uint64 // last forwarded proposal's sequence number
 	propSeqBase      uint64 // propSeq at start; valid sequences are above it
 
@@ -71,6 +72,18 @@ type Raft struct {
 	readyPending            bool
 	readyID                 uint64
 	readErrReported         bool
+
+	// ticks counts every Tick since start (leases measure time in it).
+	ticks uint64
+	// hbSeq numbers the leader's heartbeat broadcasts; hbSent remembers
+	// when recent ones left.
+	hbSeq  uint64
+	hbSent [hbRingSize]struct{ seq, tick uint64 }
+	// reads are the leader's pending read requests, in arrival order;
+	// readRoundPending asks for a heartbeat round at the next Ready.
+	reads                       []readRequest
+	readRoundPending            bool
+	readStates, readStatesSpare []ReadState
 
 	stats Stats
 }
@@ -100,6 +113,7 @@ func New(cfg Config) (*Raft, error) {
 		}
 	}
 	r.matchScratch = make([]Index, len(r.prs))
+	r.ackScratch = make([]uint64, len(r.prs))
 	r.msgs = make([]Message, 0, 4*len(r.prs))
 	r.msgsSpare = make([]Message, 0, 4*len(r.prs))
 	r.becomeFollower(hs.Term, None)
@@ -120,7 +134,10 @@ func (r *Raft) Term() Term { return r.term }
 func (r *Raft) SoftState() SoftState { return r.softState() }
 
 // Tick advances the node's logical clock by one tick.
-func (r *Raft) Tick() { r.tick() }
+func (r *Raft) Tick() {
+	r.ticks++
+	r.tick()
+}
 
 // Campaign makes a follower start an election now (with a pre-vote round
 // unless disabled), as if its election timeout had elapsed.
@@ -167,7 +184,12 @@ func (r *Raft) reset(term Term) {
 	r.uncommittedBytes = 0
 	for i := range r.prs {
 		r.prs[i].vote = voteUnknown
+		r.prs[i].readAck = 0
 	}
+	// Pending reads die with the leadership that would have confirmed
+	// them; the runtime answers their callers when it sees the change.
+	r.reads = r.reads[:0]
+	r.readRoundPending = false
 }
 
 func (r *Raft) becomeFollower(term Term, lead NodeID) {

@@ -24,6 +24,9 @@ type Ready struct {
 	Committed []Entry
 	// Rejected lists forwarded proposals the leader refused.
 	Rejected []ProposalRejection
+	// ReadStates answer ReadIndex requests: serve each read once the state
+	// machine has applied its Index.
+	ReadStates []ReadState
 	// MustSync says whether the writes must be made durable (fsync) before
 	// Messages are sent: true when entries, the term or the vote changed.
 	MustSync bool
@@ -50,6 +53,8 @@ func (r *Raft) HasReady() bool {
 		len(r.log.unstable.toPersist()) > 0 ||
 		len(r.msgs) > 0 ||
 		len(r.rejected) > 0 ||
+		len(r.readStates) > 0 ||
+		r.readRoundPending ||
 		r.log.hasCommittedToApply()
 }
 
@@ -61,14 +66,18 @@ func (r *Raft) Ready() Ready {
 	if r.readyPending {
 		return Ready{SoftState: r.softState()}
 	}
+	if r.readRoundPending && r.role == RoleLeader {
+		r.bcastHeartbeat() // one confirmation round for every read queued since the last Ready
+	}
 	r.readyID++
 	rd := Ready{
-		id:        r.readyID,
-		SoftState: r.softState(),
-		Entries:   r.log.unstable.toPersist(),
-		Messages:  r.msgs,
-		Committed: r.log.committedToApply(r.cfg.MaxCommittedBytesPerReady),
-		Rejected:  r.rejected,
+		id:         r.readyID,
+		SoftState:  r.softState(),
+		Entries:    r.log.unstable.toPersist(),
+		Messages:   r.msgs,
+		Committed:  r.log.committedToApply(r.cfg.MaxCommittedBytesPerReady),
+		Rejected:   r.rejected,
+		ReadStates: r.readStates,
 	}
 	if hs := r.hardState(); hs != r.prevHardState {
 		rd.HardState = hs
@@ -83,6 +92,7 @@ func (r *Raft) Ready() Ready {
 	r.log.unstable.accept()
 	r.msgs, r.msgsSpare = r.msgsSpare[:0], r.msgs
 	r.rejected, r.rejectedSpare = r.rejectedSpare[:0], r.rejected
+	r.readStates, r.readStatesSpare = r.readStatesSpare[:0], r.readStates
 	r.readyPending = true
 	return rd
 }

@@ -136,7 +136,7 @@ func (r *Raft) handleHeartbeat(m Message) {
 	// The leader sends min(our match, its commit), so our log up to it
 	// matches the leader's.
 	r.log.commitTo(m.Commit)
-	r.send(Message{Type: MsgHeartbeatResp, To: m.From})
+	r.send(Message{Type: MsgHeartbeatResp, To: m.From, Index: m.Index})
 }
 
 // handleAppendResponse updates a follower's progress (§5.3).
@@ -180,7 +180,11 @@ func (r *Raft) handleAppendResponse(m Message, pr *progress) {
 	}
 }
 
-func (r *Raft) handleHeartbeatResponse(pr *progress) {
+func (r *Raft) handleHeartbeatResponse(m Message, pr *progress) {
+	if seq := uint64(m.Index); seq > pr.readAck && seq <= r.hbSeq {
+		pr.readAck = seq
+		r.releaseReads()
+	}
 	pr.probeSent = false // a lost probe is retried once per heartbeat
 	if pr.state == StateReplicate && pr.inflights.full() {
 		// Free one slot so that a window of lost MsgApps cannot stall the
@@ -226,11 +230,16 @@ func (r *Raft) bcastAppend() {
 	}
 }
 
+// bcastHeartbeat sends a numbered heartbeat round; its echoes confirm
+// leadership for pending reads and leases.
 func (r *Raft) bcastHeartbeat() {
+	r.hbSeq++
+	r.hbSent[r.hbSeq%hbRingSize] = struct{ seq, tick uint64 }{r.hbSeq, r.ticks}
+	r.readRoundPending = false
 	for i := range r.prs {
 		if pr := &r.prs[i]; pr != r.self {
 			commit := min(pr.match, r.log.committed)
-			r.send(Message{Type: MsgHeartbeat, To: pr.id, Commit: commit})
+			r.send(Message{Type: MsgHeartbeat, To: pr.id, Commit: commit, Index: Index(r.hbSeq)})
 		}
 	}
 }
@@ -247,8 +256,14 @@ func (r *Raft) maybeCommit() bool {
 	if mci <= r.log.committed {
 		return false
 	}
-	if t, err := r.log.term(mci); err != nil || (t != r.term && !bugCommitOldTerm) {
+	t, err := r.log.term(mci)
+	if err != nil || (t != r.term && !bugCommitOldTerm) {
 		return false
 	}
-	return r.log.commitTo(mci)
+	first := !r.committedInTerm()
+	r.log.commitTo(mci)
+	if first && t == r.term {
+		r.onCommitInTerm()
+	}
+	return true
 }

@@ -132,8 +132,16 @@ func (r *Raft) stepFollower(m Message) error {
 		r.refuseProposal(m, RejectNotLeader)
 	case MsgPropResp:
 		r.onProposalRejected(m)
+	case MsgReadIndex:
+		r.refuseRead(m)
+	case MsgReadIndexResp:
+		r.onReadIndexResp(m)
 	}
 	return nil
+}
+
+func (r *Raft) refuseRead(m Message) {
+	r.send(Message{Type: MsgReadIndexResp, To: m.From, Index: m.Index, Reject: true, Hint: Index(RejectNotLeader)})
 }
 
 // stepCandidate handles messages of the current term at a (pre-)candidate.
@@ -151,6 +159,10 @@ func (r *Raft) stepCandidate(m Message) error {
 		r.refuseProposal(m, RejectNotLeader)
 	case MsgPropResp:
 		r.onProposalRejected(m)
+	case MsgReadIndex:
+		r.refuseRead(m)
+	case MsgReadIndexResp:
+		r.onReadIndexResp(m)
 	}
 	return nil
 }
@@ -163,7 +175,11 @@ func (r *Raft) stepLeader(m Message) error {
 	case MsgAppResp:
 		r.handleAppendResponse(m, pr)
 	case MsgHeartbeatResp:
-		r.handleHeartbeatResponse(pr)
+		r.handleHeartbeatResponse(m, pr)
+	case MsgReadIndex:
+		_ = r.addRead(uint64(m.Index), m.From)
+	case MsgReadIndexResp:
+		r.onReadIndexResp(m)
 	case MsgProp:
 		if _, err := r.appendProposal(m.Entries[0].Data); err != nil {
 			r.refuseProposal(m, reasonFor(err))

@@ -59,9 +59,12 @@ const (
 	// MsgPreVoteResp answers MsgPreVote.
 	MsgPreVoteResp MessageType = 6
 	// MsgHeartbeat asserts leadership; Commit is min(follower match, commit).
+	// Index is the leader's heartbeat sequence number, echoed in the
+	// response: a quorum of echoes of sequence s proves the sender still
+	// led after it sent s (ReadIndex, dissertation §6.4).
 	MsgHeartbeat MessageType = 7
-	// MsgHeartbeatResp answers MsgHeartbeat; it keeps the follower counted
-	// as active for check-quorum (§6.2).
+	// MsgHeartbeatResp answers MsgHeartbeat (Index: the echoed sequence);
+	// it keeps the follower counted as active for check-quorum (§6.2).
 	MsgHeartbeatResp MessageType = 8
 	// MsgProp carries proposals forwarded from a follower to the leader.
 	// Index is the forwarder's proposal sequence number.
@@ -69,10 +72,17 @@ const (
 	// MsgPropResp tells a forwarder that its proposal (Index = sequence
 	// number) was refused; Hint carries a RejectReason.
 	MsgPropResp MessageType = 10
+	// MsgReadIndex asks the leader for a read index on a follower's
+	// behalf; Index is the follower's read request ID.
+	MsgReadIndex MessageType = 11
+	// MsgReadIndexResp answers MsgReadIndex: Index echoes the request ID,
+	// Commit is the read index; Reject (with a RejectReason in Hint) if
+	// the receiver cannot serve it.
+	MsgReadIndexResp MessageType = 12
 )
 
 // msgTypeMax is the largest valid MessageType.
-const msgTypeMax = MsgPropResp
+const msgTypeMax = MsgReadIndexResp
 
 // Valid reports whether t is a known message type.
 func (t MessageType) Valid() bool { return t >= MsgApp && t <= msgTypeMax }
@@ -80,7 +90,8 @@ func (t MessageType) Valid() bool { return t >= MsgApp && t <= msgTypeMax }
 // String returns the message type's name.
 func (t MessageType) String() string {
 	names := [...]string{"MsgInvalid", "MsgApp", "MsgAppResp", "MsgVote", "MsgVoteResp",
-		"MsgPreVote", "MsgPreVoteResp", "MsgHeartbeat", "MsgHeartbeatResp", "MsgProp", "MsgPropResp"}
+		"MsgPreVote", "MsgPreVoteResp", "MsgHeartbeat", "MsgHeartbeatResp", "MsgProp", "MsgPropResp",
+		"MsgReadIndex", "MsgReadIndexResp"}
 	if int(t) < len(names) {
 		return names[t]
 	}
@@ -90,7 +101,7 @@ func (t MessageType) String() string {
 // IsResponse reports whether t answers another message.
 func (t MessageType) IsResponse() bool {
 	switch t {
-	case MsgAppResp, MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp, MsgPropResp:
+	case MsgAppResp, MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp, MsgPropResp, MsgReadIndexResp:
 		return true
 	}
 	return false

@@ -177,8 +177,8 @@ func TestMalformed(t *testing.T) {
 		}), wire.ErrMalformed},
 		{"reject flag on heartbeat", edit("heartbeat", func(b []byte) []byte { b[2] |= 0x80; return b }), wire.ErrMalformed},
 		{"type 0", edit("heartbeat", func(b []byte) []byte { b[2] = 0; return b }), wire.ErrType},
-		{"type 11", edit("heartbeat", func(b []byte) []byte { b[2] = 11; return b }), wire.ErrType},
-		{"type 0x8b", edit("heartbeat", func(b []byte) []byte { b[2] = 0x8b; return b }), wire.ErrType},
+		{"type 13", edit("heartbeat", func(b []byte) []byte { b[2] = 13; return b }), wire.ErrType},
+		{"type 0x8d", edit("heartbeat", func(b []byte) []byte { b[2] = 0x8d; return b }), wire.ErrType},
 		{"entry type 2", edit("append_two", func(b []byte) []byte { b[11] = 2; return b }), wire.ErrMalformed},
 		{"entry data past end", edit("append_two", func(b []byte) []byte { b[15] = 4; return b }), wire.ErrTruncated},
 		{"term overflow", edit("append_two", func(b []byte) []byte {
@@ -205,7 +205,7 @@ func TestEncodeErrors(t *testing.T) {
 		want error
 	}{
 		{"type 0", &raft.Message{}, wire.ErrType},
-		{"type 11", &raft.Message{Type: 11}, wire.ErrType},
+		{"type 13", &raft.Message{Type: 13}, wire.ErrType},
 		{"gap in indexes", app(raft.Entry{Index: 11, Term: 3}, raft.Entry{Index: 13, Term: 3}), wire.ErrMalformed},
 		{"wrong first index", app(raft.Entry{Index: 10, Term: 3}), wire.ErrMalformed},
 		{"term below LogTerm", app(raft.Entry{Index: 11, Term: 2}), wire.ErrMalformed},

@@ -33,13 +33,17 @@ type goldenCase struct {
 // goldenCases pin the format. Changing any of their bytes is a format
 // change and needs a new Version.
 var goldenCases = []goldenCase{
-	{name: "heartbeat", note: "MsgHeartbeat: leader 1 to 2, term 5, commit 42",
-		msg: &raft.Message{Type: raft.MsgHeartbeat, From: 1, To: 2, Term: 5, Commit: 42}},
-	{name: "heartbeat_resp", note: "MsgHeartbeatResp: 2 to leader 1, term 5",
-		msg: &raft.Message{Type: raft.MsgHeartbeatResp, From: 2, To: 1, Term: 5}},
-	{name: "heartbeat_large", note: "MsgHeartbeat with multi-byte varints: a 64-bit cluster ID, large IDs, term and commit",
+	{name: "heartbeat", note: "MsgHeartbeat: leader 1 to 2, term 5, commit 42, heartbeat round 9",
+		msg: &raft.Message{Type: raft.MsgHeartbeat, From: 1, To: 2, Term: 5, Commit: 42, Index: 9}},
+	{name: "heartbeat_resp", note: "MsgHeartbeatResp: 2 to leader 1, term 5, echoing round 9",
+		msg: &raft.Message{Type: raft.MsgHeartbeatResp, From: 2, To: 1, Term: 5, Index: 9}},
+	{name: "heartbeat_large", note: "MsgHeartbeat with multi-byte varints: a 64-bit cluster ID, large IDs, term, commit and round",
 		cluster: 0x9e3779b97f4a7c15,
-		msg:     &raft.Message{Type: raft.MsgHeartbeat, From: 300, To: 70000, Term: 1 << 32, Commit: 1 << 40}},
+		msg:     &raft.Message{Type: raft.MsgHeartbeat, From: 300, To: 70000, Term: 1 << 32, Commit: 1 << 40, Index: 1 << 20}},
+	{name: "read_index", note: "MsgReadIndex: follower 2 asks leader 1 for a read index for its request #7",
+		msg: &raft.Message{Type: raft.MsgReadIndex, From: 2, To: 1, Term: 5, Index: 7}},
+	{name: "read_index_resp", note: "MsgReadIndexResp: leader 1 answers request #7 of 2 with read index 42",
+		msg: &raft.Message{Type: raft.MsgReadIndexResp, From: 1, To: 2, Term: 5, Index: 7, Commit: 42}},
 	{name: "append_empty", note: "MsgApp without entries (a probe or commit update): prev entry 42 of term 5, commit 42",
 		msg: &raft.Message{Type: raft.MsgApp, From: 1, To: 2, Term: 5, Index: 42, LogTerm: 5, Commit: 42}},
 	{name: "append_two", note: "MsgApp with two entries after entry 42 of term 4: a no-op of term 5 and a normal entry of term 5",

@@ -30,10 +30,12 @@ var shapes = map[raft.MessageType]shape{
 	raft.MsgVoteResp:      {fields: []string{"From", "To", "Term"}, reject: true},
 	raft.MsgPreVote:       {fields: []string{"From", "To", "Term", "Index", "LogTerm"}},
 	raft.MsgPreVoteResp:   {fields: []string{"From", "To", "Term"}, reject: true},
-	raft.MsgHeartbeat:     {fields: []string{"From", "To", "Term", "Commit"}},
-	raft.MsgHeartbeatResp: {fields: []string{"From", "To", "Term"}},
+	raft.MsgHeartbeat:     {fields: []string{"From", "To", "Term", "Commit", "Index"}},
+	raft.MsgHeartbeatResp: {fields: []string{"From", "To", "Term", "Index"}},
 	raft.MsgProp:          {fields: []string{"From", "To", "Term", "Index"}, entries: "records"},
 	raft.MsgPropResp:      {fields: []string{"From", "To", "Term", "Index", "Hint"}, reject: true},
+	raft.MsgReadIndex:     {fields: []string{"From", "To", "Term", "Index"}},
+	raft.MsgReadIndexResp: {fields: []string{"From", "To", "Term", "Index", "Commit", "Hint"}, reject: true},
 }
 
 // allTypes lists every valid message type.

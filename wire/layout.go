@@ -91,10 +91,12 @@ var layouts = [...]layout{
 	raft.MsgVoteResp:      {fields: []field{fieldFrom, fieldTo, fieldTerm}, reject: true},
 	raft.MsgPreVote:       {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldLogTerm}},
 	raft.MsgPreVoteResp:   {fields: []field{fieldFrom, fieldTo, fieldTerm}, reject: true},
-	raft.MsgHeartbeat:     {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldCommit}},
-	raft.MsgHeartbeatResp: {fields: []field{fieldFrom, fieldTo, fieldTerm}},
+	raft.MsgHeartbeat:     {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldCommit, fieldIndex}},
+	raft.MsgHeartbeatResp: {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex}},
 	raft.MsgProp:          {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex}, entries: recordEntries},
 	raft.MsgPropResp:      {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldHint}, reject: true},
+	raft.MsgReadIndex:     {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex}},
+	raft.MsgReadIndexResp: {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldCommit, fieldHint}, reject: true},
 }
 
 // rejectFlag is the bit of the type byte that carries Message.Reject. It
