@@ -137,7 +137,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		statusc: make(chan chan Status), stopc: make(chan struct{}), done: make(chan struct{}),
 		waiters: map[uint64]*proposal{}, bySeq: map[uint64]uint64{},
 		incarnation: incarnation, term: hs.Term, commit: hs.Commit,
-		appliedHash: fnvOffset,
+		appliedHash: hashStart,
 	}
 	rc := cfg.Raft
 	if rc.MaxMsgBytes == 0 {

@@ -237,3 +237,26 @@ func TestProbeConfirmedResumesReplication(t *testing.T) {
 		t.Fatal("proposal not sent to the follower at once")
 	}
 }
+
+// TestReportUnreachableResendsAtOnce: a MsgApp dropped by a full local
+// queue leaves the in-flight window full, so nothing more would be sent to
+// that follower until a heartbeat; reported, it is resent with the next
+// send.
+func TestReportUnreachableResendsAtOnce(t *testing.T) {
+	nw, r := newLeader(t, 3, func(c *Config) { c.MaxInflightMsgs = 1 })
+	pr := r.progressOf(2)
+	if pr.state != StateReplicate {
+		t.Fatalf("follower 2 in state %v, want replicate", pr.state)
+	}
+	nw.cut[[2]NodeID{1, 2}] = true
+	nw.propose(1, "lost") // its MsgApp to 2 is lost
+	nw.heal()
+	r.ReportUnreachable(2)
+	if pr.state != StateProbe || pr.next != pr.match+1 {
+		t.Fatalf("after ReportUnreachable: state %v next %d match %d, want probe from match+1", pr.state, pr.next, pr.match)
+	}
+	nw.propose(1, "next") // no tick: the probe goes out with this proposal's broadcast
+	if got := nw.dataOf(2); len(got) != 2 {
+		t.Fatalf("follower applied %v without a heartbeat; want both entries", got)
+	}
+}

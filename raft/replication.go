@@ -157,6 +157,7 @@ func (r *Raft) handleAppendResponse(m Message, pr *progress) {
 	if m.Index > r.log.lastIndex() {
 		return // claims entries we never had
 	}
+	wasPaused := pr.isPaused()
 	if !pr.maybeUpdate(m.Index) {
 		if pr.state == StateProbe && m.Index == pr.match {
 			// The probe confirmed what we knew: stream from here on,
@@ -173,8 +174,14 @@ func (r *Raft) handleAppendResponse(m Message, pr *progress) {
 	case StateReplicate:
 		pr.inflights.freeLE(m.Index)
 	}
-	if r.maybeCommit() {
+	switch {
+	case r.maybeCommit():
 		r.bcastAppend()
+	case wasPaused:
+		// While paused this follower may have missed a commit advance:
+		// tell it now (an empty append if nothing else is due) rather
+		// than at the next heartbeat.
+		r.maybeSendAppend(pr, true)
 	}
 	for r.maybeSendAppend(pr, false) {
 	}
@@ -193,6 +200,19 @@ func (r *Raft) handleHeartbeatResponse(m Message, pr *progress) {
 	}
 	if pr.match < r.log.lastIndex() {
 		r.maybeSendAppend(pr, true)
+	}
+}
+
+// ReportUnreachable tells the leader that a message to id was dropped
+// before leaving this node (a full local queue). A follower in the
+// replicate state goes back to probing from its match index, so the next
+// send retransmits at once instead of after a heartbeat.
+func (r *Raft) ReportUnreachable(id NodeID) {
+	if r.role != RoleLeader {
+		return
+	}
+	if pr := r.progressOf(id); pr != nil && pr != r.self && pr.state == StateReplicate {
+		pr.becomeProbe()
 	}
 }
 

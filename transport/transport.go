@@ -15,8 +15,9 @@ import (
 // Transport is one node's endpoint.
 type Transport interface {
 	// Send queues frame for peer to. It never blocks: when a bound is
-	// reached the frame is dropped and counted (Raft retransmits). It does
-	// not retain frame after returning.
+	// reached the frame is dropped, counted, and ErrQueueFull returned (Raft
+	// retransmits; the node tells the core at once so that it does not
+	// wait a heartbeat to notice). It does not retain frame after returning.
 	Send(to raft.NodeID, frame []byte) error
 	// Inbox delivers received frames. Each frame is a fresh buffer that the
 	// receiver owns. The channel is bounded; when it is full, arriving
@@ -56,4 +57,7 @@ var (
 	ErrClosed = errors.New("transport: closed")
 	// ErrUnknownPeer: no route to the named node.
 	ErrUnknownPeer = errors.New("transport: unknown peer")
+	// ErrQueueFull: a bounded queue on the way to the peer was full; the
+	// frame was dropped and counted.
+	ErrQueueFull = errors.New("transport: queue full, frame dropped")
 )

@@ -112,6 +112,7 @@ func (e *Endpoint) Send(to raft.NodeID, frame []byte) error {
 		dst.stats.Received.Add(1)
 	default:
 		dst.stats.DroppedFull.Add(1) // bounded inbox full: never block the sender
+		return transport.ErrQueueFull
 	}
 	return nil
 }

@@ -11,7 +11,12 @@ func TestInboxBoundDropsAndCounts(t *testing.T) {
 	n := NewNetwork(Options{InboxSize: 4})
 	a, b := n.Endpoint(1), n.Endpoint(2)
 	for i := 0; i < 6; i++ {
-		if err := a.Send(2, []byte{byte(i)}); err != nil {
+		err := a.Send(2, []byte{byte(i)})
+		if want := error(nil); i >= 4 {
+			if !errors.Is(err, transport.ErrQueueFull) {
+				t.Fatalf("send %d into a full inbox: %v, want ErrQueueFull", i, err)
+			}
+		} else if err != want {
 			t.Fatal(err)
 		}
 	}

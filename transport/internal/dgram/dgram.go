@@ -147,7 +147,8 @@ func idString(id raft.NodeID) string { return strconv.FormatUint(uint64(id), 10)
 func (c *Core) MaxDatagram() int { return c.cfg.MaxDatagram }
 
 // Send implements transport.Transport.Send: it copies frame into the
-// peer's bounded queue, or drops and counts it (DroppedFull).
+// peer's bounded queue, or drops and counts it (DroppedFull) and returns
+// transport.ErrQueueFull.
 func (c *Core) Send(to raft.NodeID, frame []byte) error {
 	if c.closed.Load() {
 		return transport.ErrClosed
@@ -166,6 +167,7 @@ func (c *Core) Send(to raft.NodeID, frame []byte) error {
 	default:
 		c.pool.Put(buf)
 		c.Counters.DroppedFull.Add(1)
+		return transport.ErrQueueFull
 	}
 	return nil
 }
