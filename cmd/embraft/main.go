@@ -11,9 +11,13 @@ const usage = `usage: embraft [command] [flags]
 
 commands:
   demo    run a cluster in this process with a client workload (default)
+  node    run one member of a multi-process cluster (UDP, file storage, kv)
+  put, get, del, cas, status
+          client commands against a multi-process cluster (--cluster ADDR,...)
+  keygen  print a new random cluster key
   help    print this text
 
-Run 'embraft demo -h' for the demo's flags.
+Run 'embraft demo -h', 'embraft node -h' or 'embraft put -h' for flags.
 `
 
 func main() {
@@ -25,6 +29,12 @@ func main() {
 	switch cmd {
 	case "demo":
 		os.Exit(runDemo(args, os.Stdout))
+	case "node":
+		os.Exit(runNode(args, os.Stdout, os.Stderr))
+	case "put", "get", "del", "cas", "status":
+		os.Exit(runClient(cmd, args, os.Stdout, os.Stderr))
+	case "keygen":
+		os.Exit(runKeygen(args, os.Stdout, os.Stderr))
 	case "help":
 		fmt.Print(usage)
 	default:

@@ -35,6 +35,21 @@
 // counts datagrams the socket accepted; a failed socket write counts as
 // Stats.DroppedFault.
 //
+// # Authentication
+//
+// With Options.Key (a pre-shared 32-byte cluster key) every datagram is
+// sealed by package seal: encrypted and authenticated with AES-256-GCM
+// under a key derived per sender start (epoch and salt), bound to the
+// cluster ID, with a counter nonce that is never reused. The receive loop
+// opens each datagram before the checks above: one that is not sealed,
+// does not authenticate (forged, tampered, another key or cluster ID) or
+// comes from an address that is no peer's counts as AuthStats.Forged; an
+// authentic datagram already seen (a per-peer sliding window of 1024
+// counters) or of an epoch older than the newest seen from that peer
+// counts as AuthStats.Replayed. Both are also Stats.DroppedBad. A sealed
+// datagram is seal.Overhead (41) bytes longer than its frame. See
+// docs/SECURITY.md for the threat model and the residual risks.
+//
 // Close closes the socket and waits for the receive loop and the sender
 // goroutines; later Sends fail with transport.ErrClosed.
 package udp

@@ -10,11 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/embraft/embraft/raft"
 	"github.com/embraft/embraft/transport"
 	"github.com/embraft/embraft/transport/internal/dgram"
+	"github.com/embraft/embraft/transport/udp/seal"
 	"github.com/embraft/embraft/wire"
 )
 
@@ -67,6 +69,14 @@ type Options struct {
 	// across hosts). Without it New refuses them: tests and single-host
 	// clusters stay on loopback.
 	AllowNonLoopback bool
+	// Key, if set, authenticates and encrypts every datagram with the
+	// pre-shared cluster key (package seal, docs/SECURITY.md): datagrams
+	// that do not open — forged, tampered, sealed with another key or for
+	// another cluster ID, unsealed — and replayed ones are dropped and
+	// counted (Stats.DroppedBad, AuthStats). A sealed datagram is
+	// seal.Overhead (41) bytes longer than its frame. Nil: datagrams
+	// travel unauthenticated, as plain frames.
+	Key *seal.Key
 	// Logger receives events; nil discards them.
 	Logger *slog.Logger
 
@@ -81,6 +91,29 @@ type Transport struct {
 	log       *slog.Logger
 	readDone  chan struct{}
 	closeOnce sync.Once
+
+	// Authentication (Options.Key), nil without a key.
+	sealer   *seal.Sealer
+	opener   *seal.Ordered[raft.NodeID]
+	byAddr   map[netip.AddrPort]raft.NodeID
+	sealPool sync.Pool // *[]byte
+	auth     struct{ forged, replayed atomic.Uint64 }
+	warned   time.Time // last warning about refused datagrams (read loop only)
+}
+
+// AuthStats counts datagrams refused by authentication (Options.Key). Each
+// is also counted in Stats.DroppedBad.
+type AuthStats struct {
+	// Forged counts datagrams that did not authenticate: not sealed,
+	// forged, tampered, sealed with another key or for another cluster ID,
+	// or from an address that is no peer's.
+	Forged uint64
+	// Replayed counts datagrams refused as replays: an authentic datagram
+	// whose counter was already accepted or is older than the replay
+	// window, or a datagram claiming an epoch older than the newest seen
+	// from that peer (checked before authentication, so a forged header
+	// naming an old epoch counts here too).
+	Replayed uint64
 }
 
 var _ transport.Transport = (*Transport)(nil)
@@ -133,20 +166,42 @@ func New(opts Options) (t *Transport, err error) {
 	}
 	t = &Transport{conn: conn, local: local, readDone: make(chan struct{}),
 		log: opts.Logger.With("transport", "udp", "node", uint64(opts.ID))}
+	write := func(to netip.AddrPort, frame []byte) error {
+		_, err := conn.WriteToUDPAddrPort(frame, to)
+		return err
+	}
+	if opts.Key != nil {
+		t.sealer = seal.NewSealer(opts.Key, opts.ClusterID)
+		t.opener = seal.NewOrdered[raft.NodeID](opts.Key, opts.ClusterID)
+		t.byAddr = map[netip.AddrPort]raft.NodeID{}
+		for id, ap := range peers {
+			if id != opts.ID {
+				t.byAddr[ap] = id
+			}
+		}
+		t.sealPool.New = func() any { b := make([]byte, 0, dgram.DefaultMaxDatagram+seal.Overhead); return &b }
+		write = func(to netip.AddrPort, frame []byte) error {
+			buf := t.sealPool.Get().(*[]byte)
+			defer t.sealPool.Put(buf)
+			d, err := t.sealer.Seal((*buf)[:0], frame)
+			if err != nil {
+				return err
+			}
+			*buf = d
+			_, err = conn.WriteToUDPAddrPort(d, to)
+			return err
+		}
+	}
 	t.core, err = dgram.New(dgram.Config{
 		ID: opts.ID, Cluster: opts.ClusterID, Peers: peers,
 		SendQueue: opts.SendQueue, InboxSize: opts.InboxSize, MaxDatagram: opts.MaxDatagram,
-		MaxEntries: opts.MaxEntries, BeforeTake: opts.beforeTake,
-		Write: func(to netip.AddrPort, frame []byte) error {
-			_, err := conn.WriteToUDPAddrPort(frame, to)
-			return err
-		},
+		MaxEntries: opts.MaxEntries, BeforeTake: opts.beforeTake, Write: write,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	go t.readLoop()
-	t.log.Debug("udp transport listening", "addr", local.String(), "peers", len(peers))
+	t.log.Debug("udp transport listening", "addr", local.String(), "peers", len(peers), "authenticated", opts.Key != nil)
 	return t, nil
 }
 
@@ -192,7 +247,15 @@ func (e *addrError) Unwrap() error { return ErrNotLoopback }
 
 func (t *Transport) readLoop() {
 	defer close(t.readDone)
-	buf := make([]byte, t.core.MaxDatagram()+1) // one more byte detects oversized datagrams
+	limit := t.core.MaxDatagram()
+	if t.opener != nil {
+		limit += seal.Overhead
+	}
+	buf := make([]byte, limit+1) // one more byte detects oversized datagrams
+	var plain []byte
+	if t.opener != nil {
+		plain = make([]byte, 0, t.core.MaxDatagram()+1)
+	}
 	for {
 		n, src, err := t.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -203,11 +266,59 @@ func (t *Transport) readLoop() {
 			time.Sleep(time.Millisecond) // never spin on a persistent error
 			continue
 		}
-		if v := t.core.Receive(buf[:n], src); v != dgram.Delivered {
+		frame := buf[:n]
+		if t.opener != nil {
+			if frame, err = t.open(plain[:0], frame, src); err != nil {
+				continue
+			}
+		}
+		if v := t.core.Receive(frame, src); v != dgram.Delivered {
 			t.log.Debug("datagram dropped", "why", v.String(), "from", src.String(), "bytes", n)
 		}
 	}
 }
+
+// open authenticates the sealed datagram d from src and returns its frame,
+// or counts and drops it.
+func (t *Transport) open(dst, d []byte, src netip.AddrPort) ([]byte, error) {
+	src = dgram.Unmap(src)
+	id, known := t.byAddr[src]
+	var err error
+	switch {
+	case len(d) > t.core.MaxDatagram()+seal.Overhead:
+		err = seal.ErrFormat // oversized (and cut)
+	case !known:
+		err = seal.ErrAuth // no peer's address: no sender to check the replay window of
+	default:
+		dst, err = t.opener.Open(dst, id, d)
+	}
+	if err == nil {
+		return dst, nil
+	}
+	t.core.Counters.DroppedBad.Add(1)
+	if errors.Is(err, seal.ErrReplay) || errors.Is(err, seal.ErrStaleEpoch) {
+		t.auth.replayed.Add(1)
+	} else {
+		t.auth.forged.Add(1)
+	}
+	t.log.Debug("datagram refused", "err", err, "from", src.String(), "bytes", len(d))
+	if now := time.Now(); now.Sub(t.warned) >= 10*time.Second {
+		t.warned = now
+		a := t.AuthStats()
+		t.log.Warn("refusing datagrams that fail authentication (wrong or missing cluster key, forgery, replay)",
+			"from", src.String(), "err", err, "forged_total", a.Forged, "replayed_total", a.Replayed)
+	}
+	return nil, err
+}
+
+// AuthStats returns the counts of datagrams refused by authentication
+// (zero without Options.Key).
+func (t *Transport) AuthStats() AuthStats {
+	return AuthStats{Forged: t.auth.forged.Load(), Replayed: t.auth.replayed.Load()}
+}
+
+// Authenticated reports whether the transport seals its datagrams.
+func (t *Transport) Authenticated() bool { return t.sealer != nil }
 
 // Send implements transport.Transport: it queues a copy of frame for peer
 // to, or drops it (DroppedFull) when that peer's queue is full. It fails
