@@ -143,21 +143,35 @@ func TestReadIndexRefusals(t *testing.T) {
 // echoed a recent heartbeat, and stops answering at once when it has not.
 func TestReadLease(t *testing.T) {
 	nw := newNetwork(t, 3, 1, func(c *Config) { c.ReadLease = true })
-	nw.elect(1)
-	nw.propose(1, "a")
+	// With ReadLease nodes refuse votes for their first election timeout,
+	// so let an election happen on its own.
+	for i := 0; i < 100 && nw.leader() == None; i++ {
+		nw.tick(1)
+	}
+	lead := nw.leader()
+	if lead == None {
+		t.Fatal("no leader elected")
+	}
+	nw.propose(lead, "a")
 	nw.tick(2) // heartbeats echoed: lease held
-	r := nw.node(1)
+	r := nw.node(lead)
+	others := []NodeID{}
+	for _, id := range nw.ids {
+		if id != lead {
+			others = append(others, id)
+		}
+	}
 	if err := r.ReadIndex(1); err != nil {
 		t.Fatal(err)
 	}
 	if len(r.readStates) != 1 {
 		t.Fatal("read under a valid lease was not answered at once")
 	}
-	nw.isolate(2)
-	nw.isolate(3)
+	nw.isolate(others[0])
+	nw.isolate(others[1])
 	for range r.cfg.ElectionTicks {
 		r.Tick()
-		nw.process(1)
+		nw.process(lead)
 		nw.queue = nw.queue[:0]
 	}
 	if r.role == RoleLeader {
@@ -188,5 +202,30 @@ func TestReadIndexSingleNode(t *testing.T) {
 	nw.settle()
 	if rs, ok := readOf(nw, 1, 1); !ok || rs.Index != nw.node(1).log.committed {
 		t.Fatalf("single-node read %+v (found %v)", rs, ok)
+	}
+}
+
+// TestReadLeaseRestartedVoterWaits: with ReadLease, a freshly (re)started
+// node refuses votes for an election timeout, since a leader's lease may
+// still count a heartbeat it acknowledged before the restart.
+func TestReadLeaseRestartedVoterWaits(t *testing.T) {
+	for _, lease := range []bool{false, true} {
+		r, err := New(Config{ID: 1, Peers: []NodeID{1, 2, 3}, Storage: NewMemoryStorage(), ReadLease: lease})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = r.Step(Message{Type: MsgVote, From: 2, To: 1, Term: 5})
+		if granted := r.vote == 2; granted == lease {
+			t.Fatalf("ReadLease=%v: vote granted=%v right after start", lease, granted)
+		}
+		if lease {
+			for range r.cfg.ElectionTicks {
+				r.ticks++ // time passes without heartbeats (no election: tick() not called)
+			}
+			_ = r.Step(Message{Type: MsgVote, From: 2, To: 1, Term: 5})
+			if r.vote != 2 {
+				t.Fatal("vote still refused after an election timeout")
+			}
+		}
 	}
 }

@@ -99,9 +99,18 @@ func (r *Raft) onHigherTerm(m Message) bool {
 }
 
 // inLease reports whether this node has heard from a leader within the
-// minimum election timeout.
+// minimum election timeout. With ReadLease, a node that has just started
+// counts as in lease for its first election timeout: before a restart it
+// may have acknowledged a heartbeat that a leader's lease still relies on,
+// and it does not remember that.
 func (r *Raft) inLease() bool {
-	return !r.cfg.DisableCheckQuorum && r.lead != None && r.electionElapsed < r.cfg.ElectionTicks
+	if r.cfg.DisableCheckQuorum {
+		return false
+	}
+	if r.cfg.ReadLease && r.ticks < uint64(r.cfg.ElectionTicks) {
+		return true
+	}
+	return r.lead != None && r.electionElapsed < r.cfg.ElectionTicks
 }
 
 // onLowerTerm answers a message from an earlier term (§5.1: stale requests

@@ -15,6 +15,7 @@ commands:
   put, get, del, cas, status
           client commands against a multi-process cluster (--cluster ADDR,...)
   keygen  print a new random cluster key
+  sim     run the deterministic simulator: one seed, or a campaign (--seeds N)
   help    print this text
 
 Run 'embraft demo -h', 'embraft node -h' or 'embraft put -h' for flags.
@@ -29,6 +30,8 @@ func main() {
 	switch cmd {
 	case "demo":
 		os.Exit(runDemo(args, os.Stdout))
+	case "sim":
+		os.Exit(runSim(args, os.Stdout))
 	case "node":
 		os.Exit(runNode(args, os.Stdout, os.Stderr))
 	case "put", "get", "del", "cas", "status":

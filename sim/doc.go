@@ -1,0 +1,160 @@
+// Package sim is embraft's deterministic cluster simulator: N production
+// Raft cores (raft.Raft, unmodified) with their storage, their kv state
+// machines and a set of clients, all driven by one goroutine on a virtual
+// clock, under faults chosen by a seeded PRNG, and checked after every
+// step. A run is a pure function of its Config: the same seed replays the
+// same run, event for event, on any machine.
+//
+//	rep, err := sim.Run(sim.Config{Seed: 42})   // 5 nodes, 5000 steps, every fault
+//	var v *sim.Violation
+//	if errors.As(err, &v) { fmt.Println(v) }     // property, step, seed, last events
+//
+// # Virtual time and determinism
+//
+// A step is one unit of virtual time. Each step the simulator, in this
+// order: injects the step's faults; delivers every frame due (by delivery
+// time, then send order); ticks the nodes due (in ID order); runs the
+// clients' timers (in client order). Every random choice comes from one
+// math/rand/v2 PCG seeded from Config.Seed, consumed in that fixed order;
+// nodes and clients live in slices, no map is iterated, nothing reads the
+// wall clock and nothing runs concurrently (only porcupine, at the end,
+// uses goroutines, and its verdict does not depend on scheduling). The
+// cores get their own seeds, derived from Config.Seed and the node's
+// incarnation. Report.EventHash fingerprints every event of a run.
+//
+// # The node model
+//
+// Each node handles every Ready exactly as raft/doc.go prescribes and as
+// node/loop.go does: stop on Ready.Err (the simulated storage never fails a
+// read, so that is a violation); persist the entries, then the hard state,
+// and sync if MustSync; encode and send the messages; apply the committed
+// entries to its kv.Store; report rejected forwarded proposals; record the
+// confirmed read indexes (ReadStates) and serve the reads they allow;
+// observe role and term changes; Advance. Client commands travel in node's
+// envelope (origin node, request ID) so that the proposing node answers its
+// client when it applies the entry, whichever node led; a change of term or
+// leader fails the waiting requests (outcome unknown) as node does with
+// ErrLeaderChanged, and the unconfirmed reads with them. Each incarnation
+// numbers its forwarded proposals from its own ForwardSeqBase.
+//
+// Storage wraps raft.MemoryStorage and records the last sync point: on a
+// crash, everything written since the last Sync (Ready.MustSync) is lost,
+// so a node restarts with its synced entries and hard state, possibly with
+// a lower commit index than it had. A restarted node builds a new core with
+// Config.Applied = 0 and an empty kv.Store, which it rebuilds by replaying
+// the log from index 1 (snapshots do not exist yet).
+//
+// # The network
+//
+// Every message is encoded with wire.AppendMessage into its own frame and
+// decoded with wire.DecodeMessage on delivery, so the codec is exercised on
+// every message: a frame a core sent must decode and re-encode to the same
+// bytes (canonical encoding), and a frame with a flipped bit must be
+// refused. Frames are delivered in order of their (random) delivery time,
+// which reorders them naturally.
+//
+// # Faults
+//
+// Every kind is on by default (see DefaultFaults; zero selects the default,
+// negative disables) and counted in Report.Faults:
+//
+//   - delay: besides its 1..MaxDelay jitter, a message is delayed up to
+//     LongDelayMax units (LongDelay = 2%);
+//   - loss (5%), duplicate (3%, each copy with its own delay), corrupt
+//     (0.5%, one bit flipped) per message; reorder counts frames delivered
+//     after a later frame of the same link;
+//   - partitions (0.3% per step when the network is whole, lasting 20-300
+//     units), four kinds: split (two sides), one-way (A cannot reach B, B
+//     reaches A), isolate-leader (the current leader alone), bridge (two
+//     sides that cannot talk, and one node that talks to both);
+//   - crash (0.3% per step, half of the time the leader; down 5-300 units,
+//     then restart from the synced state); lost-write counts crashes that
+//     lost unsynced writes;
+//   - skew: each node ticks every 1..SkewMax (3) units, and a node's rate
+//     is redrawn at 0.2% per step;
+//   - response-loss (3%): the answer to a client is lost, so the client
+//     times out and resubmits the same command;
+//   - local-drop (1% of messages): the sender's queue is full, the frame
+//     never leaves, and the node reports it to its core with
+//     ReportUnreachable, as node does on transport.ErrQueueFull.
+//
+// Config.Script replaces the random crash, restart, partition and skew
+// schedule by one action per script byte (see the Action constants);
+// FuzzCluster fuzzes that way.
+//
+// # Clients
+//
+// Config.Clients clients each register a kv session, then run put, get,
+// cas and delete operations on Config.Keys keys through random nodes (a
+// follower's core forwards to the leader), one operation outstanding per
+// client. Half of the gets go through the log; the other half use
+// ReadIndex, as node.LinearizableRead does: the node asks the leader to
+// confirm a read index (a follower forwards the request) and reads its
+// local store once it applied that index (Config.NoReadIndex turns this
+// off; Config.ReadLease turns on the cores' read leases). On a timeout, an error or a change of leader the client resubmits
+// the same encoded command (same session and sequence number), so the
+// store applies it exactly once. Every operation is recorded with the
+// history clock's time of its first submission and of its answer.
+//
+// # Checkers
+//
+// After every Ready (so after every step):
+//
+//   - election safety: at most one leader per term, remembered across
+//     crashes;
+//   - term monotonicity and vote safety: a node's term never decreases, and
+//     it never votes for two candidates in one term, over all its
+//     incarnations; durability: a restarted node has at least the term and
+//     vote it had synced;
+//   - commit monotonicity: a node's commit index never decreases while it
+//     is up, and never passes its log;
+//   - leader commit rule (§5.4.2): a leader advances its commit index only
+//     to an entry of its own term;
+//   - leader append-only: a leader never rewrites its log within its term;
+//   - log matching, incrementally: every (index, term) any node ever wrote
+//     must sit on the same log prefix (compared by prefix hashes) wherever
+//     and whenever it appears; plus a pairwise comparison of all logs every
+//     CheckEvery steps and at the end;
+//   - log matching of committed prefixes: whenever a node's commit index
+//     advances (or a node restarts), its newly committed entries must equal
+//     the entries any node was seen committing at those indexes;
+//   - leader completeness: a new leader, and every current leader whenever
+//     an entry is first seen committed, holds every entry committed in an
+//     earlier term;
+//   - state machine safety: entries are applied in order, only up to the
+//     commit index, and every node applies the same entry at the same
+//     index; the kv store's result for an entry is the same on every node
+//     and after every replay;
+//   - read index: a confirmed read index is never below the highest index
+//     seen committed anywhere when the read was requested;
+//   - sessions: no answer is StaleSequence, SessionExpired or BadCommand;
+//   - codec: every frame decodes and re-encodes identically, corrupted
+//     frames are refused; the cores never refuse a message a correct core
+//     sent.
+//
+// At the end of the run:
+//
+//   - liveness: every fault heals (whole network, no loss, all nodes up,
+//     equal clock rates); within LivenessSteps units every pending client
+//     operation must complete and every node must hold, commit and apply
+//     the same log; the replicas' kv states must then be identical;
+//   - linearizability: porcupine checks the whole history (the healed phase
+//     included) against a sequential model of put, get, cas and delete,
+//     partitioned by key. A retried operation is one operation from its
+//     first submission to its answer (sessions make it exactly-once); an
+//     operation that never got an answer has an unknown output and returns
+//     at +infinity, so it may or may not have taken effect.
+//
+// A failure stops the run and returns a *Violation with the property, the
+// step, the seed, the last 32 events and a command line that replays it.
+//
+// # Reproducing a seed
+//
+//	go run ./cmd/embraft sim --seed 17                  # one run, summary or violation
+//	go run ./cmd/embraft sim --seeds 1000 --start-seed 5000
+//	go test -run 'TestSimSeeds/seed=17' ./sim/
+//
+// A Violation's Repro line carries the flags that differ from the
+// defaults; runs built from a Config with other non-default fields need
+// that Config.
+package sim

@@ -1,0 +1,439 @@
+package sim
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/embraft/embraft/kv"
+	"github.com/embraft/embraft/raft"
+)
+
+// simNode is one simulated server: a production core, its storage, its
+// key-value state machine and the waiters of the client requests it
+// proposed, handled the way node/loop.go handles them.
+type simNode struct {
+	id  raft.NodeID
+	idx uint8
+	up  bool
+
+	r     *raft.Raft
+	st    *simStorage
+	store *kv.Store
+
+	// period: the node ticks once every period units, next at nextTick.
+	period   int64
+	nextTick int64
+	// downUntil: when a crashed node restarts (random schedule).
+	downUntil   int64
+	incarnation uint64
+
+	// What the runtime has observed of the core (node/loop.go's observe):
+	// the last hard state and soft state handed out, and the last entry
+	// applied.
+	term    raft.Term
+	vote    raft.NodeID
+	commit  raft.Index
+	soft    raft.SoftState
+	applied raft.Index
+
+	// synced is the last hard state written in a Ready that required a
+	// sync: a restart must find at least this term and this vote.
+	synced raft.HardState
+	// votes[t] is the vote this node ever emitted in term t, over all its
+	// incarnations: a node votes at most once per term, crash or not.
+	votes []raft.NodeID
+
+	waiters []waiter
+	reads   []readWaiter
+}
+
+// readWaiter is a client get served through ReadIndex (node/read.go): it
+// waits for the leader to confirm a read index, then for the local state
+// machine to apply it, and then reads the local store.
+type readWaiter struct {
+	req    uint64
+	client int
+	key    string
+	term   raft.Term
+	lead   raft.NodeID
+	index  raft.Index // the confirmed read index (0: not yet confirmed)
+	// floor is the highest index seen committed anywhere when the request
+	// was made: the read index must not be below it.
+	floor raft.Index
+}
+
+// waiter is a client request proposed at this node and not yet answered.
+type waiter struct {
+	req    uint64
+	client int
+	term   raft.Term
+	lead   raft.NodeID
+	seq    uint64 // forwarded proposal's sequence number (0 if proposed as leader)
+}
+
+// Envelope, as in node/envelope.go: uvarint origin node, uvarint request
+// ID, then the command. The origin recognises its entry when it applies it.
+func appendEnvelope(b []byte, origin raft.NodeID, req uint64, cmd []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(origin))
+	b = binary.AppendUvarint(b, req)
+	return append(b, cmd...)
+}
+
+var errBadEnvelope = errors.New("malformed envelope")
+
+func parseEnvelope(b []byte) (origin raft.NodeID, req uint64, cmd []byte, err error) {
+	o, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0, 0, nil, errBadEnvelope
+	}
+	r, m := binary.Uvarint(b[n:])
+	if m <= 0 {
+		return 0, 0, nil, errBadEnvelope
+	}
+	return raft.NodeID(o), r, b[n+m:], nil
+}
+
+// raftConfig is the core configuration of node n's current incarnation.
+func (w *world) raftConfig(n *simNode) raft.Config {
+	return raft.Config{
+		ID: n.id, Peers: w.ids, Storage: n.st, Applied: 0,
+		// Each incarnation draws its own election timeouts and numbers its
+		// forwarded proposals from its own base, as the runtime does.
+		Seed:           w.cfg.Seed ^ (n.incarnation * 0x9E3779B97F4A7C15),
+		ForwardSeqBase: n.incarnation << 32,
+		ReadLease:      w.cfg.ReadLease,
+		ElectionTicks:  w.cfg.ElectionTicks, HeartbeatTicks: w.cfg.HeartbeatTicks,
+		MaxMsgBytes: w.cfg.MaxMsgBytes, DisablePreVote: w.cfg.DisablePreVote, DisableCheckQuorum: w.cfg.DisableCheckQuorum,
+	}
+}
+
+// start (re)creates node n's core from its durable storage and an empty
+// state machine that replays the log from index 1 (no snapshots yet).
+func (w *world) start(n *simNode) {
+	if n.incarnation > 0 {
+		if err := n.st.restore(); err != nil {
+			w.fail("restart", fmt.Sprintf("node %d: cannot rebuild storage: %v", n.id, err))
+			return
+		}
+	}
+	n.incarnation++
+	r, err := raft.New(w.raftConfig(n))
+	if err != nil {
+		w.fail("restart", fmt.Sprintf("node %d: raft.New on its durable state: %v", n.id, err))
+		return
+	}
+	n.r = r
+	n.store = kv.New(kv.Options{})
+	n.up = true
+	hs := n.st.durHS
+	if !w.cfg.lyingDisk && (hs.Term < n.synced.Term || (hs.Term == n.synced.Term && hs.Vote != n.synced.Vote)) {
+		w.fail("durability", fmt.Sprintf("node %d restarts with term %d vote %d, but it synced term %d vote %d before the crash",
+			n.id, hs.Term, hs.Vote, n.synced.Term, n.synced.Vote))
+		return
+	}
+	n.term, n.vote, n.commit = hs.Term, hs.Vote, hs.Commit
+	n.soft = raft.SoftState{}
+	n.applied = 0
+	n.nextTick = w.now + 1 + w.rng.Int64N(n.period)
+	if n.incarnation > 1 {
+		w.ev.add(event{t: w.now, kind: evRestart, a: uint8(n.id), x: n.incarnation - 1,
+			y: uint64(n.st.lastIndex()), z: uint64(n.commit)})
+		w.rep.Restarts++
+		// The durable committed prefix must still be the committed log.
+		w.checkCommittedPrefix(n, 1, n.commit)
+	}
+}
+
+// crash stops node n: its volatile state (core, state machine, waiters)
+// is gone and its unsynced writes are lost.
+func (w *world) crash(n *simNode) {
+	lost := n.st.crash()
+	w.faults[FaultCrash]++
+	if lost > 0 {
+		w.faults[FaultLostWrite]++
+	}
+	w.ev.add(event{t: w.now, kind: evCrash, a: uint8(n.id), x: uint64(len(n.st.durLog)),
+		y: uint64(n.st.durHS.Commit), z: uint64(lost)})
+	n.up = false
+	n.r = nil
+	n.store = nil
+	n.waiters = n.waiters[:0] // their clients time out and resubmit
+	n.reads = n.reads[:0]
+}
+
+// handleReady runs the Ready contract of raft/doc.go, as node/loop.go
+// does: persist (one sync per Ready if MustSync), send, apply, report
+// rejected proposals, observe role and term changes, Advance. The
+// checkers run on what each Ready shows.
+func (w *world) handleReady(n *simNode) {
+	for n.up && w.err == nil && n.r.HasReady() {
+		rd := n.r.Ready()
+		prevLast, wasLeader, oldTerm := n.st.lastIndex(), n.soft.Role == raft.RoleLeader, n.term
+		// 0. A storage read failure stops the node; the simulated storage
+		// never fails a read, so the core must never report one.
+		if rd.Err != nil {
+			w.fail("storage", fmt.Sprintf("node %d reports a storage read failure: %v", n.id, rd.Err))
+			return
+		}
+		// 1. Persist: entries first, then the hard state (as node does).
+		if err := n.st.Append(rd.Entries); err != nil {
+			w.fail("storage", fmt.Sprintf("node %d: append of entries %d..: %v", n.id, rd.Entries[0].Index, err))
+			return
+		}
+		if !rd.HardState.IsEmpty() {
+			n.st.SetHardState(rd.HardState)
+		}
+		if rd.MustSync {
+			n.st.Sync()
+			if !rd.HardState.IsEmpty() {
+				n.synced = rd.HardState
+			}
+		}
+		w.checkWritten(n, rd.Entries)
+		w.checkPersisted(n, rd, prevLast, wasLeader)
+		if w.err != nil {
+			return
+		}
+		// 2. Send, only after the writes are durable.
+		for i := range rd.Messages {
+			w.send(n, &rd.Messages[i])
+		}
+		// 3. Apply.
+		w.apply(n, rd.Committed)
+		if w.err != nil {
+			return
+		}
+		// 4. Rejected forwarded proposals.
+		for _, rj := range rd.Rejected {
+			for i := range n.waiters {
+				if wt := n.waiters[i]; wt.seq == rj.Seq {
+					w.resolve(n, i, nil, rj.Err)
+					break
+				}
+			}
+		}
+		// Read indexes confirmed (or refused) by the leader.
+		w.readStates(n, rd.ReadStates)
+		if w.err != nil {
+			return
+		}
+		// Role and leader changes.
+		w.observe(n, rd, oldTerm)
+		if w.err != nil {
+			return
+		}
+		// 5. Advance.
+		n.r.Advance(rd)
+	}
+}
+
+// apply hands committed entries to the state machine in order and answers
+// this node's waiters.
+func (w *world) apply(n *simNode, ents []raft.Entry) {
+	for i := range ents {
+		e := &ents[i]
+		if e.Index != n.applied+1 {
+			w.fail("apply order", fmt.Sprintf("node %d applied index %d after %d", n.id, e.Index, n.applied))
+			return
+		}
+		if e.Index > n.commit {
+			w.fail("applied <= committed", fmt.Sprintf("node %d applies index %d with commit index %d", n.id, e.Index, n.commit))
+			return
+		}
+		n.applied = e.Index
+		w.rep.Applied++
+		c := w.chk.canonAt(e.Index)
+		if c == nil || !c.matches(e) {
+			w.fail("state machine safety", fmt.Sprintf("node %d applies %s at index %d, but the committed entry there is %s",
+				n.id, describeEntry(e), e.Index, c.describe()))
+			return
+		}
+		if e.Type != raft.EntryNormal {
+			continue
+		}
+		origin, req, cmd, err := parseEnvelope(e.Data)
+		if err != nil {
+			w.fail("state machine safety", fmt.Sprintf("node %d: entry %d carries a malformed envelope", n.id, e.Index))
+			return
+		}
+		res := n.store.Apply(e.Index, cmd)
+		h := hashBytes(res)
+		if !c.applied {
+			c.applied, c.result = true, h
+		} else if c.result != h {
+			w.fail("state machine determinism", fmt.Sprintf("node %d: applying entry %d gave a different result than on an earlier replica", n.id, e.Index))
+			return
+		}
+		if origin == n.id {
+			for j := range n.waiters {
+				if n.waiters[j].req == req {
+					w.resolve(n, j, res, nil)
+					break
+				}
+			}
+		}
+	}
+}
+
+// observe tracks role and leader changes: it records leaders (election
+// safety, leader completeness) and fails the waiters stranded by a change
+// of term or leader, as node/loop.go does.
+func (w *world) observe(n *simNode, rd raft.Ready, oldTerm raft.Term) {
+	stale := n.term > oldTerm
+	if rd.SoftState != n.soft {
+		stale = stale || rd.SoftState.Lead != n.soft.Lead
+		newLeader := rd.SoftState.Role == raft.RoleLeader && n.soft.Role != raft.RoleLeader
+		n.soft = rd.SoftState
+		w.ev.add(event{t: w.now, kind: evRole, a: uint8(n.id), x: uint64(n.soft.Role), y: uint64(n.term), z: uint64(n.soft.Lead)})
+		if newLeader {
+			w.becameLeader(n)
+		}
+	}
+	if stale {
+		for i := 0; i < len(n.waiters); {
+			if wt := n.waiters[i]; wt.term != n.term || wt.lead != n.soft.Lead {
+				w.ev.add(event{t: w.now, kind: evStale, a: uint8(wt.client), b: uint8(n.id), x: wt.req})
+				w.resolve(n, i, nil, errLeaderChanged)
+				continue // resolve removed waiters[i]
+			}
+			i++
+		}
+		// A confirmed read stays valid (its index was confirmed while the
+		// leader led); an unconfirmed one is lost with the leadership.
+		for i := 0; i < len(n.reads); {
+			if rw := n.reads[i]; rw.index == 0 && (rw.term != n.term || rw.lead != n.soft.Lead) {
+				w.ev.add(event{t: w.now, kind: evStale, a: uint8(rw.client), b: uint8(n.id), x: rw.req})
+				w.resolveRead(n, i, errLeaderChanged)
+				continue
+			}
+			i++
+		}
+	}
+}
+
+var errLeaderChanged = errors.New("leader changed")
+
+// resolve answers waiter i of node n and removes it.
+func (w *world) resolve(n *simNode, i int, res []byte, err error) {
+	wt := n.waiters[i]
+	n.waiters = append(n.waiters[:i], n.waiters[i+1:]...)
+	w.reply(n, wt, res, err)
+}
+
+// propose submits a client's command at node n, as node.Propose does.
+func (w *world) propose(n *simNode, client int, req uint64, cmd []byte) error {
+	data := appendEnvelope(make([]byte, 0, 20+len(cmd)), n.id, req, cmd)
+	prop, err := n.r.Propose(data)
+	if err != nil {
+		return err
+	}
+	// Pin the term and leader the command went to, as the core sees them
+	// now (as node does).
+	wt := waiter{req: req, client: client, term: n.r.Term(), lead: n.r.SoftState().Lead, seq: prop.Seq}
+	n.waiters = append(n.waiters, wt)
+	w.handleReady(n)
+	return nil
+}
+
+// startRead submits a client's get as a ReadIndex request at node n, as
+// node.LinearizableRead does.
+func (w *world) startRead(n *simNode, client int, req uint64, key string) error {
+	if err := n.r.ReadIndex(req); err != nil {
+		return err
+	}
+	n.reads = append(n.reads, readWaiter{req: req, client: client, key: key, term: n.r.Term(),
+		lead: n.r.SoftState().Lead, floor: raft.Index(len(w.chk.canon))})
+	w.handleReady(n)
+	return nil
+}
+
+// readStates records the read indexes the leader confirmed and serves the
+// reads whose index is applied.
+func (w *world) readStates(n *simNode, rss []raft.ReadState) {
+	for _, rs := range rss {
+		for i := range n.reads {
+			rw := &n.reads[i]
+			if rw.req != rs.ID {
+				continue
+			}
+			if rs.Err != nil {
+				w.resolveRead(n, i, rs.Err)
+				break
+			}
+			w.ev.add(event{t: w.now, kind: evReadState, a: uint8(rw.client), b: uint8(n.id), x: rw.req, y: uint64(rs.Index)})
+			if rs.Index < rw.floor {
+				// Every entry committed before the request must be visible
+				// to the read (ReadIndex, dissertation §6.4).
+				w.fail("read index", fmt.Sprintf("node %d got read index %d for a read requested after index %d was committed (%s)",
+					n.id, rs.Index, rw.floor, w.leaseNote()))
+				return
+			}
+			rw.index = rs.Index
+			break
+		}
+	}
+	for i := 0; i < len(n.reads); {
+		if rw := n.reads[i]; rw.index != 0 && (rw.index <= n.applied || w.cfg.readsIgnoreApplied) {
+			w.resolveRead(n, i, nil)
+			continue
+		}
+		i++
+	}
+}
+
+func (w *world) leaseNote() string {
+	if w.cfg.ReadLease {
+		return "read leases on"
+	}
+	return "read leases off"
+}
+
+// resolveRead answers read i of node n — from the local store if err is
+// nil — and removes it.
+func (w *world) resolveRead(n *simNode, i int, err error) {
+	rw := n.reads[i]
+	n.reads = append(n.reads[:i], n.reads[i+1:]...)
+	var res []byte
+	if err == nil {
+		r := kv.Result{Status: kv.StatusNotFound, ClientID: w.clients[rw.client].sess.ClientID, Index: n.applied}
+		if v, ok := n.store.Get([]byte(rw.key)); ok {
+			r.Status, r.Value = kv.StatusOK, v
+		}
+		res = r.AppendBinary(nil)
+		w.rep.ReadIndexReads++
+	}
+	w.reply(n, waiter{req: rw.req, client: rw.client}, res, err)
+}
+
+// forget drops the waiter or read of request req at node n (its client
+// gave up).
+func (n *simNode) forget(req uint64) {
+	for i := range n.waiters {
+		if n.waiters[i].req == req {
+			n.waiters = append(n.waiters[:i], n.waiters[i+1:]...)
+			return
+		}
+	}
+	for i := range n.reads {
+		if n.reads[i].req == req {
+			n.reads = append(n.reads[:i], n.reads[i+1:]...)
+			return
+		}
+	}
+}
+
+func hashBytes(b []byte) uint64 {
+	h := uint64(fnvOffset)
+	for _, c := range b {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	return h
+}
+
+func describeEntry(e *raft.Entry) string {
+	if e.Type == raft.EntryNoop {
+		return fmt.Sprintf("{term %d no-op}", e.Term)
+	}
+	return fmt.Sprintf("{term %d, %d bytes, hash %016x}", e.Term, len(e.Data), hashBytes(e.Data))
+}

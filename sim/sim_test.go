@@ -1,0 +1,238 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// seedBudget is how many seeds TestSimSeeds runs: 200 normally, 50 under
+// the race detector, which slows a run about 15-fold (200 seeds would take
+// about 75 s of the CI's race step on their own; 50 take about 20 s). The
+// full 200 run in the plain `go test ./...`; the race build checks the
+// same code paths for data races, and each run is single-goroutine anyway.
+func seedBudget() int {
+	if raceEnabled {
+		return 50
+	}
+	return 200
+}
+
+// TestSimSeeds runs seeds 1..200 of the default configuration (5 nodes,
+// 5000 steps, every fault kind) and requires zero violations. Each seed is
+// a parallel subtest: reproduce one with
+// go test -run 'TestSimSeeds/seed=17' ./sim/ or with the CLI.
+func TestSimSeeds(t *testing.T) {
+	n := seedBudget()
+	var mu sync.Mutex
+	var total FaultCounts
+	var ops, elections int
+	start := time.Now()
+	t.Cleanup(func() {
+		if t.Failed() {
+			return
+		}
+		t.Logf("%d seeds x %d steps in %v (%.0f seeds/min on %d CPUs): %d client ops checked, %d elections; faults: %v",
+			n, DefaultSteps, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Minutes(),
+			runtime.GOMAXPROCS(0), ops, elections, total)
+		for k, v := range total {
+			if v == 0 {
+				t.Errorf("fault kind %v never injected over %d seeds", FaultKind(k), n)
+			}
+		}
+	})
+	for seed := 1; seed <= n; seed++ {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Parallel()
+			rep, err := Run(Config{Seed: uint64(seed)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.Linearizable || rep.Pending != 0 || rep.Steps != DefaultSteps {
+				t.Fatalf("seed %d: %v", seed, rep)
+			}
+			mu.Lock()
+			total.Add(rep.Faults)
+			ops += rep.ClientOps
+			elections += rep.Elections
+			mu.Unlock()
+		})
+	}
+}
+
+// TestDeterminism: the same seed gives the same events and report; other
+// seeds give other runs.
+func TestDeterminism(t *testing.T) {
+	cfg := Config{Seed: 42, Steps: 2000}
+	a, errA := Run(cfg)
+	b, errB := Run(cfg)
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	if a != b {
+		t.Fatalf("same seed, different reports:\n%v\n%v", a, b)
+	}
+	wa, wb := newWorld(cfg.withDefaults()), newWorld(cfg.withDefaults())
+	wa.run()
+	wb.run()
+	if ea, eb := strings.Join(wa.ev.last(ringSize), "\n"), strings.Join(wb.ev.last(ringSize), "\n"); ea != eb {
+		t.Fatalf("same seed, different last events:\n%s\n---\n%s", ea, eb)
+	}
+	seen := map[uint64]uint64{a.EventHash: 42}
+	for seed := uint64(43); seed < 48; seed++ {
+		r, err := Run(Config{Seed: seed, Steps: 2000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev, dup := seen[r.EventHash]; dup {
+			t.Fatalf("seeds %d and %d produced the same event hash %016x", prev, seed, r.EventHash)
+		}
+		seen[r.EventHash] = seed
+	}
+}
+
+// TestCleanRun: without faults every operation is answered on the first
+// try and every node applies everything.
+func TestCleanRun(t *testing.T) {
+	rep, err := Run(Config{Seed: 7, NoFaults: true, Steps: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Faults.Total() != rep.Faults[FaultReorder] || rep.Restarts != 0 || rep.Elections != 1 {
+		t.Fatalf("a fault-free run saw faults or re-elections: %v", rep)
+	}
+	if rep.ClientOps < 500 || !rep.Linearizable || rep.Pending != 0 {
+		t.Fatalf("clean run: %v", rep)
+	}
+}
+
+// TestClusterSizes runs small and large clusters, scripts and all.
+func TestClusterSizes(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 4, 7, MaxNodes} {
+		t.Run(fmt.Sprintf("nodes=%d", n), func(t *testing.T) {
+			t.Parallel()
+			for seed := uint64(1); seed <= 3; seed++ {
+				if _, err := Run(Config{Seed: seed, Nodes: n, Steps: 2000}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestLyingDiskIsCaught proves the checkers bite in the clean build: a
+// disk whose Sync does nothing loses votes and acknowledged entries at
+// every crash, which must surface as a safety violation.
+func TestLyingDiskIsCaught(t *testing.T) {
+	for seed := uint64(1); seed <= 50; seed++ {
+		_, err := Run(Config{Seed: seed, lyingDisk: true, Faults: Faults{Crash: 0.01}})
+		var v *Violation
+		if errors.As(err, &v) {
+			t.Logf("seed %d caught the lying disk: %s: %s", seed, v.Property, v.Detail)
+			if !strings.Contains(v.Error(), "last 32 events") || !strings.Contains(v.Error(), "--seed "+fmt.Sprint(seed)) {
+				t.Errorf("violation lacks events or a reproduction line:\n%v", v)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("50 seeds with a disk that never syncs found no violation")
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []Config{
+		{Nodes: MaxNodes + 1}, {Nodes: -1}, {Steps: -1}, {ElectionTicks: 2, HeartbeatTicks: 2},
+		{Faults: Faults{Loss: 0.95}}, {Faults: Faults{Crash: 2}}, {Keys: -1},
+	} {
+		if _, err := Run(c); err == nil {
+			t.Errorf("%+v: no error", c)
+		} else if errors.As(err, new(*Violation)) {
+			t.Errorf("%+v: a bad config reported as a violation: %v", c, err)
+		}
+	}
+}
+
+func TestFaultsDisable(t *testing.T) {
+	rep, err := Run(Config{Seed: 3, Steps: 2000, Faults: Faults{Loss: -1, Duplicate: -1, Corrupt: -1,
+		LongDelay: -1, Partition: -1, Crash: -1, Skew: -1, ResponseLoss: -1, LocalDrop: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range rep.Faults {
+		if v != 0 && FaultKind(k) != FaultReorder {
+			t.Errorf("%v: %d injected although disabled", FaultKind(k), v)
+		}
+	}
+}
+
+// TestStaleReadsAreCaught proves the linearizability check bites on real
+// runs: answering gets from the local replica, without the log, returns
+// stale values under partitions and lagging followers.
+func TestStaleReadsAreCaught(t *testing.T) {
+	for seed := uint64(1); seed <= 50; seed++ {
+		_, err := Run(Config{Seed: seed, staleReads: true})
+		var v *Violation
+		if errors.As(err, &v) {
+			if v.Property != "linearizability" {
+				t.Fatalf("seed %d: stale reads reported as %s: %v", seed, v.Property, v)
+			}
+			t.Logf("seed %d caught stale reads: %s", seed, v.Detail)
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("50 seeds of local (stale) reads passed the linearizability check")
+}
+
+// TestReadPaths runs the read variants: every get through the log, and
+// ReadIndex with the cores' read leases (equal clock rates, which the
+// lease assumes), and checks that ReadIndex reads are served.
+func TestReadPaths(t *testing.T) {
+	for _, c := range []Config{
+		{NoReadIndex: true},
+		{ReadLease: true},
+	} {
+		for seed := uint64(1); seed <= 5; seed++ {
+			c.Seed, c.Steps = seed, 2000
+			rep, err := Run(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (rep.ReadIndexReads == 0) != c.NoReadIndex {
+				t.Fatalf("NoReadIndex=%v but %d ReadIndex reads", c.NoReadIndex, rep.ReadIndexReads)
+			}
+			if c.ReadLease && rep.Faults[FaultSkew] != 0 {
+				t.Fatalf("read leases run with clock skew by default: %v", rep)
+			}
+		}
+	}
+}
+
+// TestEarlyReadIndexReadsAreCaught: a runtime that serves a ReadIndex read
+// before its node applied the read index returns stale values from
+// lagging followers; the linearizability check must notice.
+func TestEarlyReadIndexReadsAreCaught(t *testing.T) {
+	for seed := uint64(1); seed <= 50; seed++ {
+		_, err := Run(Config{Seed: seed, readsIgnoreApplied: true})
+		var v *Violation
+		if errors.As(err, &v) {
+			if v.Property != "linearizability" {
+				t.Fatalf("seed %d: early reads reported as %s: %v", seed, v.Property, v)
+			}
+			t.Logf("seed %d caught ReadIndex reads served before the read index was applied: %s", seed, v.Detail)
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("50 seeds of early ReadIndex reads passed the linearizability check")
+}
