@@ -83,6 +83,10 @@ type Config struct {
 	MaxPendingProposals int
 	// MemoryMaxEntries bounds each in-memory log (memory storage only).
 	MemoryMaxEntries int
+	// SnapshotEntries and SnapshotMargin set every node's automatic
+	// snapshots and log compaction (zero: node defaults; see node.Config).
+	SnapshotEntries int
+	SnapshotMargin  int
 	// DataDir holds one directory per node (file storage only).
 	DataDir string
 	// Faults are the netstack switch's initial fault settings (loss,
@@ -257,6 +261,7 @@ func (c *Cluster) startNode(id raft.NodeID) error {
 		Raft: rc, ClusterID: c.cfg.ClusterID, Storage: st, Transport: tr, StateMachine: sm,
 		TickInterval: c.cfg.TickInterval, Logger: c.cfg.Logger,
 		ProposalQueue: c.cfg.ProposalQueue, MaxPendingProposals: c.cfg.MaxPendingProposals,
+		SnapshotEntries: c.cfg.SnapshotEntries, SnapshotMargin: c.cfg.SnapshotMargin,
 	})
 	if err != nil {
 		_, _ = st.Close(), tr.Close()
@@ -297,7 +302,8 @@ func (c *Cluster) StopNode(id raft.NodeID) error {
 }
 
 // RestartNode starts a stopped member again on its stored state, with a
-// fresh state machine that the log replays into.
+// fresh state machine that the node restores from its stored snapshot, if
+// any, and the log replays into.
 func (c *Cluster) RestartNode(id raft.NodeID) error { return c.startNode(id) }
 
 // Leader returns the leader agreed by the running nodes' own view of the

@@ -62,8 +62,13 @@ type Status struct {
 	Pending int
 	// AppliedHash fingerprints the applied sequence (see hashEntry).
 	AppliedHash uint64
-	Uptime      time.Duration
-	Stopped     bool
+	// SnapshotIndex is the index of the newest stored snapshot;
+	// SnapshotsTaken counts the snapshots this node took since it started.
+	SnapshotIndex  raft.Index
+	SnapshotBytes  uint64
+	SnapshotsTaken uint64
+	Uptime         time.Duration
+	Stopped        bool
 }
 
 // Status returns the node's current state (its final state once stopped).
@@ -82,5 +87,6 @@ func (n *Node) status() Status {
 		Status: n.r.Status(), Transport: n.cfg.Transport.Stats(),
 		FramesBad: n.framesBad, StepErrors: n.stepErrors, Pending: len(n.waiters),
 		AppliedHash: n.appliedHash, Uptime: time.Since(n.started),
+		SnapshotIndex: n.snapIndex, SnapshotBytes: n.snapBytes, SnapshotsTaken: n.snapshots,
 	}
 }

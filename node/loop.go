@@ -96,11 +96,17 @@ func (n *Node) handleReady() error {
 		if rd.Err != nil {
 			return rd.Err // the core cannot read its storage back
 		}
+		if err := n.installSnapshot(rd); err != nil {
+			return err
+		}
 		if err := n.persist(rd); err != nil {
 			return err
 		}
 		n.send(rd.Messages)
 		n.apply(rd.Committed)
+		if err := n.maybeSnapshot(); err != nil {
+			return err
+		}
 		n.rejected(rd.Rejected)
 		n.readStates(rd.ReadStates)
 		n.observe(rd)
@@ -147,7 +153,7 @@ func (n *Node) apply(ents []raft.Entry) {
 	for i := range ents {
 		e := &ents[i]
 		n.hashEntry(e)
-		n.applied = e.Index
+		n.applied, n.appliedTerm = e.Index, e.Term
 		if e.Type != raft.EntryNormal {
 			continue
 		}

@@ -55,6 +55,16 @@ type Config struct {
 	WireLimits wire.Limits
 	// Logger receives events; nil discards them.
 	Logger *slog.Logger
+
+	// SnapshotEntries: a snapshot of the state machine is taken once this
+	// many entries were applied since the last one (default
+	// DefaultSnapshotEntries; negative: never), and the log is compacted
+	// below it. With it, the stored log stays within about SnapshotEntries
+	// + SnapshotMargin entries, whatever the run length.
+	SnapshotEntries int
+	// SnapshotMargin entries below a new snapshot stay in the log (default
+	// DefaultSnapshotMargin; negative: none).
+	SnapshotMargin int
 }
 
 // Node runs one Raft core in its own goroutine.
@@ -93,6 +103,10 @@ type Node struct {
 	stepErrors   uint64
 	dropsLogged  uint64
 	appliedHash  uint64
+	appliedTerm  raft.Term
+	snapIndex    raft.Index // index and size of the newest snapshot stored
+	snapBytes    uint64
+	snapshots    uint64 // snapshots this node took
 }
 
 type proposal struct {
@@ -122,6 +136,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	incarnation := randomIncarnation()
 	cfg.Raft.Storage = cfg.Storage
 	cfg.Raft.ForwardSeqBase = incarnation << 32
+	snap, hash, err := restoreStored(cfg.Storage, cfg.StateMachine)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Raft.Applied = snap.Index
 	r, err := raft.New(cfg.Raft)
 	if err != nil {
 		return nil, err
@@ -137,7 +156,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		statusc: make(chan chan Status), stopc: make(chan struct{}), done: make(chan struct{}),
 		waiters: map[uint64]*proposal{}, bySeq: map[uint64]uint64{},
 		incarnation: incarnation, term: hs.Term, commit: hs.Commit,
-		appliedHash: hashStart,
+		appliedHash: hash, applied: snap.Index, appliedTerm: snap.Term, snapIndex: snap.Index,
+		snapBytes: snap.Size,
 	}
 	rc := cfg.Raft
 	if rc.MaxMsgBytes == 0 {
@@ -152,7 +172,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		n.forwardTicks = uint64(8 * e) // 4 maximum election timeouts (2E each)
 	}
-	n.log.Info("node started", "term", uint64(hs.Term), "commit", uint64(hs.Commit), "peers", len(cfg.Raft.Peers))
+	n.log.Info("node started", "term", uint64(hs.Term), "commit", uint64(hs.Commit), "peers", len(cfg.Raft.Peers),
+		"snapshot", uint64(snap.Index))
 	go n.run(ctx)
 	return n, nil
 }
@@ -169,6 +190,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = DefaultSnapshotEntries
+	}
+	switch {
+	case c.SnapshotMargin == 0:
+		c.SnapshotMargin = DefaultSnapshotMargin
+	case c.SnapshotMargin < 0:
+		c.SnapshotMargin = 0
 	}
 	return c
 }

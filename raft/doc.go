@@ -26,19 +26,28 @@
 //  0. If Ready.Err is set, storage could not be read back (committed
 //     entries, or the node's own last term): stop the node. It can neither
 //     apply nor vote safely.
-//  1. Persist. Append Ready.Entries to storage (replacing any stored entries
+//  1. Snapshot. Write Ready.SnapshotChunks, in order, to the incoming
+//     snapshot in storage (they acknowledge chunks in step 3 and need no
+//     sync). If Ready.Snapshot is not empty, a snapshot from the leader
+//     arrived complete and verified: install it in storage durably
+//     (discarding the stored log, which restarts after its index) and
+//     restore the state machine from it. Such a Ready carries no
+//     Committed entries.
+//  2. Persist. Append Ready.Entries to storage (replacing any stored entries
 //     at the same or later indexes) and save Ready.HardState if it is not
-//     empty. If Ready.MustSync, make both durable (fsync) before step 2:
+//     empty. If Ready.MustSync, make both durable (fsync) before step 3:
 //     a vote granted or an entry acknowledged must survive a crash, or two
 //     leaders could be elected in one term or a committed entry lost.
-//  2. Send Ready.Messages. Only after step 1: they may grant votes and
-//     acknowledge entries on the strength of what step 1 wrote.
-//  3. Apply Ready.Committed to the state machine, in order. These entries
+//  3. Send Ready.Messages. Only after steps 1 and 2: they may grant votes
+//     and acknowledge entries on the strength of what those steps wrote.
+//  4. Apply Ready.Committed to the state machine, in order. These entries
 //     are committed and already persisted. Entries of type EntryNoop carry
 //     no data and are skipped by state machines.
-//  4. Report Ready.Rejected to the callers whose forwarded proposals the
+//     Then, optionally, take a snapshot of the state machine at the last
+//     applied index and compact the stored log below it (see Snapshots).
+//  5. Report Ready.Rejected to the callers whose forwarded proposals the
 //     leader refused.
-//  5. Call Advance(rd). Only then does the node count its own copy of the
+//  6. Call Advance(rd). Only then does the node count its own copy of the
 //     entries toward commitment (a leader acknowledges itself only once its
 //     write is durable) and release the Ready's buffers.
 //
@@ -50,8 +59,26 @@
 // # Storage
 //
 // The core reads persisted state through the read-only Storage interface;
-// the caller writes it in step 1. MemoryStorage is the in-memory
+// the caller writes it in steps 1 and 2. MemoryStorage is the in-memory
 // implementation.
+//
+// # Snapshots
+//
+// The caller decides when to snapshot: it stores the state machine's state
+// at an applied index (with that entry's term) and drops log entries up to
+// some index at or below it. The core notices compaction only when a
+// follower needs entries that are gone (ErrCompacted): it then streams the
+// stored snapshot (Storage.ReadSnapshot) to that follower as MsgSnap
+// chunks of at most MaxMsgBytes, MaxInflightMsgs chunks in flight. The
+// stream is the data followed by its CRC-32C. The follower takes chunks
+// strictly in order and acknowledges what it holds; the leader goes back
+// to the acknowledged offset on a refusal or after a heartbeat interval
+// without progress, so lost, duplicated and reordered chunks only cost
+// time. The follower checks the CRC before it hands the snapshot to the
+// caller (Ready.Snapshot); a failed check restarts the transfer. A
+// follower whose log already holds the snapshot's last entry takes no
+// transfer. On restart, restore the state machine from the stored
+// snapshot and pass its index as Config.Applied.
 //
 // # Bounds
 //

@@ -29,6 +29,12 @@ var (
 	ErrCompacted = errors.New("raft: requested index is compacted")
 	// ErrUnavailable: the requested index is beyond the storage's last index.
 	ErrUnavailable = errors.New("raft: requested index is unavailable")
+	// ErrSnapshotChanged: ReadSnapshot was asked for a snapshot that is no
+	// longer the stored one (a newer snapshot replaced it).
+	ErrSnapshotChanged = errors.New("raft: snapshot replaced by a newer one")
+	// ErrSnapshotMismatch: an incoming snapshot does not match what was
+	// announced (size or checksum), or storage holds no such snapshot.
+	ErrSnapshotMismatch = errors.New("raft: snapshot does not match its metadata")
 )
 
 // configError wraps ErrConfig with the name of the offending field, without

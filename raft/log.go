@@ -184,6 +184,17 @@ func (l *raftLog) appliedTo(i Index) {
 	}
 }
 
+// restore makes the log start after a snapshot: every entry is dropped (the
+// caller discards its stored log when it installs the snapshot), and the
+// snapshot's entries count as committed and applied.
+func (l *raftLog) restore(meta SnapshotMeta) {
+	l.unstable.entries = nil
+	l.unstable.offset, l.unstable.inProgress = meta.Index+1, meta.Index+1
+	l.unstable.snapIndex, l.unstable.snapTerm = meta.Index, meta.Term
+	l.committed = max(l.committed, meta.Index)
+	l.applied = max(l.applied, meta.Index)
+}
+
 // limitMsgSize returns the longest prefix of ents that fits maxBytes, each
 // entry charged its payload plus entryOverheadBytes; at least one entry.
 func limitMsgSize(ents []Entry, maxBytes int) []Entry {
@@ -204,9 +215,17 @@ type unstable struct {
 	entries    []Entry
 	offset     Index
 	inProgress Index
+	// snapIndex and snapTerm name the last entry of the latest snapshot
+	// received from a leader, so that its term is known before the caller
+	// has installed the snapshot in storage.
+	snapIndex Index
+	snapTerm  Term
 }
 
 func (u *unstable) term(i Index) (Term, bool) {
+	if i == u.snapIndex && i != 0 {
+		return u.snapTerm, true
+	}
 	if i < u.offset || i >= u.offset+Index(len(u.entries)) {
 		return 0, false
 	}

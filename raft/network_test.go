@@ -1,6 +1,8 @@
 package raft
 
 import (
+	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -13,6 +15,8 @@ type testNode struct {
 	st      *MemoryStorage
 	applied []Entry // committed entries in the order they were applied
 	reads   []ReadState
+	// snaps counts the snapshots this node took itself.
+	snaps int
 }
 
 // network is an in-test message bus. Messages leave a node only through
@@ -33,6 +37,10 @@ type network struct {
 	sent []Message
 	// leaders[term] records who led each term (Election Safety, §5.2).
 	leaders map[Term]NodeID
+	// snapEvery > 0 makes every node snapshot its state machine (the
+	// applied list) once it has applied snapEvery entries past its last
+	// snapshot, then compact its log up to snapMargin entries below it.
+	snapEvery, snapMargin int
 }
 
 func ids(n int) []NodeID {
@@ -71,6 +79,7 @@ func (nw *network) process(id NodeID) bool {
 		return false
 	}
 	rd := n.r.Ready()
+	nw.installSnapshot(id, n, rd)
 	if !rd.HardState.IsEmpty() {
 		n.st.SetHardState(rd.HardState)
 	}
@@ -87,8 +96,86 @@ func (nw *network) process(id NodeID) bool {
 	}
 	n.applied = append(n.applied, rd.Committed...)
 	n.reads = append(n.reads, rd.ReadStates...)
+	nw.maybeSnapshot(n)
 	n.r.Advance(rd)
 	return true
+}
+
+// installSnapshot writes rd's snapshot chunks and installs its snapshot,
+// restoring the state machine (the applied list) from the snapshot data.
+func (nw *network) installSnapshot(id NodeID, n *testNode, rd Ready) {
+	for _, c := range rd.SnapshotChunks {
+		if err := n.st.WriteSnapshotChunk(c); err != nil {
+			nw.t.Fatalf("node %d: write chunk at %d: %v", id, c.Offset, err)
+		}
+	}
+	if rd.Snapshot.IsEmpty() {
+		return
+	}
+	if err := n.st.InstallSnapshot(rd.Snapshot); err != nil {
+		nw.t.Fatalf("node %d: install %+v: %v", id, rd.Snapshot, err)
+	}
+	_, data := n.st.SnapshotData()
+	applied, err := decodeApplied(data)
+	if err != nil {
+		nw.t.Fatalf("node %d: restore: %v", id, err)
+	}
+	n.applied = applied
+}
+
+// maybeSnapshot takes a snapshot of the applied list and compacts.
+func (nw *network) maybeSnapshot(n *testNode) {
+	if nw.snapEvery <= 0 || len(n.applied) == 0 {
+		return
+	}
+	snap, _ := n.st.Snapshot()
+	last := n.applied[len(n.applied)-1]
+	if int(last.Index-snap.Index) < nw.snapEvery {
+		return
+	}
+	if _, err := n.st.SaveSnapshot(last.Index, last.Term, encodeApplied(n.applied)); err != nil {
+		nw.t.Fatalf("snapshot at %d: %v", last.Index, err)
+	}
+	n.snaps++
+	if c := last.Index - Index(min(int(last.Index), nw.snapMargin)); c > 0 {
+		if err := n.st.Compact(c); err != nil {
+			nw.t.Fatalf("compact to %d: %v", c, err)
+		}
+	}
+}
+
+// encodeApplied is the test state machine's snapshot format: every applied
+// entry as uvarints (index, term, type, length) and its data.
+func encodeApplied(ents []Entry) []byte {
+	var b []byte
+	for _, e := range ents {
+		b = binary.AppendUvarint(b, uint64(e.Index))
+		b = binary.AppendUvarint(b, uint64(e.Term))
+		b = binary.AppendUvarint(b, uint64(e.Type))
+		b = binary.AppendUvarint(b, uint64(len(e.Data)))
+		b = append(b, e.Data...)
+	}
+	return b
+}
+
+func decodeApplied(b []byte) ([]Entry, error) {
+	var out []Entry
+	for len(b) > 0 {
+		var v [4]uint64
+		for i := range v {
+			x, k := binary.Uvarint(b)
+			if k <= 0 {
+				return nil, errors.New("bad snapshot")
+			}
+			v[i], b = x, b[k:]
+		}
+		if v[3] > uint64(len(b)) {
+			return nil, errors.New("bad snapshot length")
+		}
+		out = append(out, Entry{Index: Index(v[0]), Term: Term(v[1]), Type: EntryType(v[2]), Data: slices.Clone(b[:v[3]])})
+		b = b[v[3]:]
+	}
+	return out, nil
 }
 
 func (nw *network) recordLeader(id NodeID, term Term) {

@@ -10,11 +10,17 @@ const (
 	// StateReplicate: the follower's log matches up to Match; the leader
 	// streams MsgApps optimistically, up to MaxInflightMsgs unacknowledged.
 	StateReplicate
+	// StateSnapshot: the entries the follower needs are compacted; the
+	// leader streams it a snapshot in chunks and sends no MsgApp.
+	StateSnapshot
 )
 
 func (s ProgressState) String() string {
-	if s == StateReplicate {
+	switch s {
+	case StateReplicate:
 		return "replicate"
+	case StateSnapshot:
+		return "snapshot"
 	}
 	return "probe"
 }
@@ -37,6 +43,16 @@ type progress struct {
 	// readAck is the highest heartbeat sequence this member echoed in the
 	// current leadership.
 	readAck uint64
+
+	// In StateSnapshot: the snapshot being sent, the stream offset of the
+	// next chunk to send, the offset the follower acknowledged, the offset
+	// last gone back to (refusals of it are not repeated), and snapAcked at
+	// the last heartbeat (no progress for a heartbeat means retransmit).
+	snap          SnapshotMeta
+	snapSent      uint64
+	snapAcked     uint64
+	snapRewound   uint64
+	snapAckedAtHB uint64
 }
 
 type voteState uint8
@@ -63,6 +79,22 @@ func (p *progress) becomeProbe() {
 	p.inflights.reset()
 }
 
+// becomeSnapshot starts sending snap from its first byte.
+func (p *progress) becomeSnapshot(snap SnapshotMeta) {
+	p.state = StateSnapshot
+	p.snap = snap
+	p.snapSent, p.snapAcked, p.snapAckedAtHB = 0, 0, 0
+	p.snapRewound = ^uint64(0)
+	p.probeSent = false
+	p.inflights.reset()
+}
+
+// rewindSnapshot resends the snapshot stream from the acknowledged offset.
+func (p *progress) rewindSnapshot() {
+	p.snapSent = p.snapAcked
+	p.snapRewound = p.snapAcked
+}
+
 func (p *progress) becomeReplicate() {
 	p.state = StateReplicate
 	p.next = p.match + 1
@@ -71,8 +103,11 @@ func (p *progress) becomeReplicate() {
 
 // isPaused reports whether the leader must hold back MsgApps to this member.
 func (p *progress) isPaused() bool {
-	if p.state == StateProbe {
+	switch p.state {
+	case StateProbe:
 		return p.probeSent
+	case StateSnapshot:
+		return true
 	}
 	return p.inflights.full()
 }
@@ -92,7 +127,10 @@ func (p *progress) maybeUpdate(n Index) bool {
 // rejected; hint is the largest index that may match. Stale rejections
 // (of messages sent before a later state change) return false.
 func (p *progress) maybeDecrTo(rejected, hint Index) bool {
-	if p.state == StateReplicate {
+	switch p.state {
+	case StateSnapshot:
+		return false // a rejection of a MsgApp sent before the snapshot
+	case StateReplicate:
 		if rejected <= p.match {
 			return false
 		}

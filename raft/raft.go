@@ -85,6 +85,13 @@ type Raft struct {
 	readRoundPending            bool
 	readStates, readStatesSpare []ReadState
 
+	// incoming is a follower's snapshot transfer in progress; snapChunks
+	// its chunks for the next Ready, pendingSnap a completed transfer for
+	// the caller to install.
+	incoming                    incoming
+	snapChunks, snapChunksSpare []SnapshotChunk
+	pendingSnap                 SnapshotMeta
+
 	stats Stats
 }
 

@@ -19,6 +19,15 @@ type Ready struct {
 	Entries []Entry
 	// Messages must be sent after HardState and Entries are persisted.
 	Messages []Message
+	// Snapshot, if not empty, is a snapshot received from the leader,
+	// complete and verified. Before anything else in this Ready (but after
+	// writing SnapshotChunks) the caller installs it in storage
+	// (InstallSnapshot: the stored log is discarded) and restores its
+	// state machine from it. Such a Ready carries no Committed entries.
+	Snapshot SnapshotMeta
+	// SnapshotChunks must be written, in order, to the incoming snapshot
+	// in storage before Messages are sent (they need no sync).
+	SnapshotChunks []SnapshotChunk
 	// Committed entries must be applied to the state machine in order.
 	// They are persisted already.
 	Committed []Entry
@@ -54,6 +63,8 @@ func (r *Raft) HasReady() bool {
 		len(r.msgs) > 0 ||
 		len(r.rejected) > 0 ||
 		len(r.readStates) > 0 ||
+		len(r.snapChunks) > 0 ||
+		!r.pendingSnap.IsEmpty() ||
 		r.readRoundPending ||
 		r.log.hasCommittedToApply()
 }
@@ -78,6 +89,9 @@ func (r *Raft) Ready() Ready {
 		Committed:  r.log.committedToApply(r.cfg.MaxCommittedBytesPerReady),
 		Rejected:   r.rejected,
 		ReadStates: r.readStates,
+		Snapshot:   r.pendingSnap,
+
+		SnapshotChunks: r.snapChunks,
 	}
 	if hs := r.hardState(); hs != r.prevHardState {
 		rd.HardState = hs
@@ -85,6 +99,11 @@ func (r *Raft) Ready() Ready {
 		r.prevHardState = hs
 	}
 	rd.MustSync = rd.MustSync || len(rd.Entries) > 0
+	if !rd.Snapshot.IsEmpty() {
+		rd.Committed = nil // applied in the state the snapshot restores
+		rd.MustSync = true
+		r.pendingSnap = SnapshotMeta{}
+	}
 	if rd.Err = r.log.readErr; rd.Err != nil {
 		r.readErrReported = true
 	}
@@ -93,6 +112,7 @@ func (r *Raft) Ready() Ready {
 	r.msgs, r.msgsSpare = r.msgsSpare[:0], r.msgs
 	r.rejected, r.rejectedSpare = r.rejectedSpare[:0], r.rejected
 	r.readStates, r.readStatesSpare = r.readStatesSpare[:0], r.readStates
+	r.snapChunks, r.snapChunksSpare = r.snapChunksSpare[:0], r.snapChunks
 	r.readyPending = true
 	return rd
 }
@@ -105,6 +125,7 @@ func (r *Raft) Advance(rd Ready) {
 	}
 	r.readyPending = false
 	clear(r.msgsSpare) // drop references to payloads already sent
+	clear(r.snapChunksSpare)
 	if n := len(rd.Entries); n > 0 {
 		e := &rd.Entries[n-1]
 		r.log.unstable.stableTo(e.Index, e.Term)

@@ -169,7 +169,7 @@ func (r *Raft) handleAppendResponse(m Message, pr *progress) {
 		return // otherwise stale or duplicated
 	}
 	switch pr.state {
-	case StateProbe:
+	case StateProbe, StateSnapshot:
 		pr.becomeReplicate()
 	case StateReplicate:
 		pr.inflights.freeLE(m.Index)
@@ -192,6 +192,10 @@ func (r *Raft) handleHeartbeatResponse(m Message, pr *progress) {
 		pr.readAck = seq
 		r.releaseReads()
 	}
+	if pr.state == StateSnapshot {
+		r.snapshotHeartbeat(pr)
+		return
+	}
 	pr.probeSent = false // a lost probe is retried once per heartbeat
 	if pr.state == StateReplicate && pr.inflights.full() {
 		// Free one slot so that a window of lost MsgApps cannot stall the
@@ -211,8 +215,13 @@ func (r *Raft) ReportUnreachable(id NodeID) {
 	if r.role != RoleLeader {
 		return
 	}
-	if pr := r.progressOf(id); pr != nil && pr != r.self && pr.state == StateReplicate {
+	pr := r.progressOf(id)
+	switch {
+	case pr == nil || pr == r.self:
+	case pr.state == StateReplicate:
 		pr.becomeProbe()
+	case pr.state == StateSnapshot:
+		pr.rewindSnapshot()
 	}
 }
 
@@ -225,10 +234,13 @@ func (r *Raft) maybeSendAppend(pr *progress, sendIfEmpty bool) bool {
 	prev := pr.next - 1
 	prevTerm, err := r.log.term(prev)
 	if err != nil {
-		return false // compacted below next: needs a snapshot
+		return r.appendUnavailable(pr, err)
 	}
 	ents, err := r.log.entriesFrom(pr.next, r.cfg.MaxMsgBytes)
-	if err != nil || (len(ents) == 0 && !sendIfEmpty) {
+	if err != nil {
+		return r.appendUnavailable(pr, err)
+	}
+	if len(ents) == 0 && !sendIfEmpty {
 		return false
 	}
 	r.send(Message{Type: MsgApp, To: pr.id, Index: prev, LogTerm: prevTerm,
@@ -242,6 +254,16 @@ func (r *Raft) maybeSendAppend(pr *progress, sendIfEmpty bool) bool {
 		pr.inflights.add(last)
 	}
 	return true
+}
+
+// appendUnavailable handles a failure to read what pr needs: compacted
+// entries call for a snapshot; any other error is reported to the caller.
+func (r *Raft) appendUnavailable(pr *progress, err error) bool {
+	if err == ErrCompacted {
+		return r.startSnapshot(pr)
+	}
+	r.log.noteReadErr(err)
+	return false
 }
 
 func (r *Raft) bcastAppend() {

@@ -8,6 +8,12 @@ type Stats struct {
 	// Refused counts entries a follower declined to buffer because of
 	// MaxEntriesInMemory (the leader resends them).
 	Refused uint64
+	// SnapshotsSent counts snapshot transfers a leader started;
+	// SnapshotsInstalled those a follower completed; SnapshotsBad the
+	// received snapshots whose checksum failed (transferred again).
+	SnapshotsSent      uint64
+	SnapshotsInstalled uint64
+	SnapshotsBad       uint64
 }
 
 // PeerProgress is the leader's view of one member.

@@ -49,8 +49,27 @@ func (r *Raft) checkMessage(m *Message) error {
 			return ErrInvalidMessage
 		}
 		return nil
+	case MsgSnap:
+		return checkSnapshotChunk(m)
 	}
 	if len(m.Entries) != 0 {
+		return ErrInvalidMessage
+	}
+	return nil
+}
+
+// checkSnapshotChunk verifies that a MsgSnap names a snapshot of a past
+// term and carries one non-empty chunk inside its stream.
+func checkSnapshotChunk(m *Message) error {
+	if len(m.Entries) != 1 {
+		return ErrInvalidMessage
+	}
+	e := &m.Entries[0]
+	n, off, total := uint64(len(e.Data)), uint64(m.Commit), uint64(m.Hint)
+	switch {
+	case m.Index == 0 || m.LogTerm == 0 || m.LogTerm > m.Term,
+		e.Index != 0 || e.Term != 0 || e.Type != EntryNormal || n == 0,
+		total < snapTrailerBytes || off > total || n > total-off:
 		return ErrInvalidMessage
 	}
 	return nil
@@ -90,7 +109,7 @@ func (r *Raft) onHigherTerm(m Message) bool {
 		// A pre-vote granted for our next term; counted by stepCandidate.
 	default:
 		lead := None
-		if m.Type == MsgApp || m.Type == MsgHeartbeat {
+		if m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap {
 			lead = m.From
 		}
 		r.becomeFollower(m.Term, lead) // §5.1: adopt the larger term
@@ -119,7 +138,7 @@ func (r *Raft) inLease() bool {
 // term unable to rejoin (etcd-io/etcd #8243).
 func (r *Raft) onLowerTerm(m Message) {
 	switch {
-	case m.Type == MsgApp || m.Type == MsgHeartbeat:
+	case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap:
 		r.send(Message{Type: MsgAppResp, To: m.From})
 	case m.Type == MsgPreVote:
 		r.send(Message{Type: MsgPreVoteResp, To: m.From, Reject: true})
@@ -137,6 +156,10 @@ func (r *Raft) stepFollower(m Message) error {
 		r.electionElapsed = 0
 		r.lead = m.From
 		r.handleHeartbeat(m)
+	case MsgSnap:
+		r.electionElapsed = 0
+		r.lead = m.From
+		r.handleSnapshot(m)
 	case MsgProp:
 		r.refuseProposal(m, RejectNotLeader)
 	case MsgPropResp:
@@ -162,6 +185,9 @@ func (r *Raft) stepCandidate(m Message) error {
 	case MsgHeartbeat:
 		r.becomeFollower(m.Term, m.From)
 		r.handleHeartbeat(m)
+	case MsgSnap:
+		r.becomeFollower(m.Term, m.From)
+		r.handleSnapshot(m)
 	case MsgVoteResp, MsgPreVoteResp:
 		r.handleVoteResponse(m)
 	case MsgProp:
@@ -185,6 +211,8 @@ func (r *Raft) stepLeader(m Message) error {
 		r.handleAppendResponse(m, pr)
 	case MsgHeartbeatResp:
 		r.handleHeartbeatResponse(m, pr)
+	case MsgSnapResp:
+		r.handleSnapshotResponse(m, pr)
 	case MsgReadIndex:
 		_ = r.addRead(uint64(m.Index), m.From)
 	case MsgReadIndexResp:

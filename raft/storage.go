@@ -18,6 +18,15 @@ type Storage interface {
 	FirstIndex() (Index, error)
 	// LastIndex returns the index of the last entry stored.
 	LastIndex() (Index, error)
+	// Snapshot returns the metadata of the newest stored snapshot, or an
+	// empty SnapshotMeta if there is none. Its Index is at least
+	// FirstIndex()-1: storage never drops entries a snapshot does not cover.
+	Snapshot() (SnapshotMeta, error)
+	// ReadSnapshot copies the data of the stored snapshot whose Index is
+	// index, from byte off, into p, returning the bytes copied (fewer than
+	// len(p) only at the end of the data). ErrSnapshotChanged if that
+	// snapshot has been replaced.
+	ReadSnapshot(index Index, off uint64, p []byte) (int, error)
 }
 
 // MemoryStorage is a Storage held in memory, with the write methods a
@@ -29,6 +38,12 @@ type MemoryStorage struct {
 	// before the first stored one, so Term(FirstIndex()-1) always works.
 	// Invariant: ents[i].Index == ents[0].Index + i.
 	ents []Entry
+
+	snap     SnapshotMeta
+	snapData []byte
+	// inMeta and inData are the incoming snapshot being received.
+	inMeta SnapshotMeta
+	inData []byte
 }
 
 // NewMemoryStorage returns an empty MemoryStorage.
@@ -113,4 +128,92 @@ func limitSize(ents []Entry, maxBytes int) []Entry {
 		}
 	}
 	return ents
+}
+
+// Snapshot implements Storage.
+func (s *MemoryStorage) Snapshot() (SnapshotMeta, error) { return s.snap, nil }
+
+// ReadSnapshot implements Storage.
+func (s *MemoryStorage) ReadSnapshot(index Index, off uint64, p []byte) (int, error) {
+	if s.snap.IsEmpty() || index != s.snap.Index {
+		return 0, ErrSnapshotChanged
+	}
+	if off >= uint64(len(s.snapData)) {
+		return 0, nil
+	}
+	return copy(p, s.snapData[off:]), nil
+}
+
+// SnapshotData returns the stored snapshot's data; the caller must not
+// modify it.
+func (s *MemoryStorage) SnapshotData() (SnapshotMeta, []byte) { return s.snap, s.snapData }
+
+// SaveSnapshot stores data as the snapshot of the state after applying
+// entries up to index, whose term must be term. It keeps the log: call
+// Compact to drop entries. Snapshots never go backwards: ErrCompacted if
+// index is below the stored snapshot's index.
+func (s *MemoryStorage) SaveSnapshot(index Index, term Term, data []byte) (SnapshotMeta, error) {
+	switch {
+	case index < s.snap.Index || index < s.offset():
+		return SnapshotMeta{}, ErrCompacted
+	case index > s.lastIndex():
+		return SnapshotMeta{}, ErrUnavailable
+	case index == 0 || s.ents[index-s.offset()].Term != term:
+		return SnapshotMeta{}, ErrSnapshotMismatch
+	}
+	s.snap = SnapshotMeta{Index: index, Term: term, Size: uint64(len(data)), CRC: SnapshotCRC(data)}
+	s.snapData = data
+	return s.snap, nil
+}
+
+// Compact drops the entries up to and including index, which must be
+// covered by the stored snapshot. The kept entries move to a fresh array
+// sized to fit, so that the memory of the dropped ones is released.
+func (s *MemoryStorage) Compact(index Index) error {
+	switch {
+	case index <= s.offset():
+		return nil // already compacted
+	case index > s.snap.Index || index > s.lastIndex():
+		return ErrUnavailable
+	}
+	kept := s.ents[index-s.offset():]
+	fresh := make([]Entry, len(kept), len(kept)+64)
+	copy(fresh, kept)
+	fresh[0].Data = nil // the dummy entry keeps only Index and Term
+	s.ents = fresh
+	return nil
+}
+
+// WriteSnapshotChunk stores a chunk of an incoming snapshot (see
+// SnapshotChunk): Offset 0 starts a new one; later chunks must continue the
+// current one exactly.
+func (s *MemoryStorage) WriteSnapshotChunk(c SnapshotChunk) error {
+	meta := c.Meta
+	meta.CRC = 0
+	switch {
+	case c.Offset == 0:
+		s.inMeta, s.inData = meta, make([]byte, 0, min(meta.Size, 1<<20))
+	case meta != s.inMeta || c.Offset != uint64(len(s.inData)):
+		return ErrSnapshotMismatch
+	}
+	if uint64(len(s.inData))+uint64(len(c.Data)) > meta.Size {
+		return ErrSnapshotMismatch
+	}
+	s.inData = append(s.inData, c.Data...)
+	return nil
+}
+
+// InstallSnapshot makes the completely received incoming snapshot, which
+// must match meta (size and checksum), the stored snapshot, and discards
+// the whole log: the log restarts after meta.Index.
+func (s *MemoryStorage) InstallSnapshot(meta SnapshotMeta) error {
+	in := s.inMeta
+	in.CRC = meta.CRC
+	if in != meta || uint64(len(s.inData)) != meta.Size || SnapshotCRC(s.inData) != meta.CRC {
+		return ErrSnapshotMismatch
+	}
+	s.snap, s.snapData = meta, s.inData
+	s.inMeta, s.inData = SnapshotMeta{}, nil
+	s.ents = append(make([]Entry, 0, 64), Entry{Index: meta.Index, Term: meta.Term})
+	return nil
 }

@@ -79,10 +79,22 @@ const (
 	// Commit is the read index; Reject (with a RejectReason in Hint) if
 	// the receiver cannot serve it.
 	MsgReadIndexResp MessageType = 12
+	// MsgSnap carries one chunk of a snapshot to a follower whose entries
+	// the leader has compacted. Index/LogTerm are the snapshot's last
+	// included index and term; the chunk is Entries[0].Data (the entry's
+	// other fields are zero), at byte offset Commit of a stream of Hint
+	// bytes: the snapshot's data followed by its CRC-32C (4 bytes, little
+	// endian).
+	MsgSnap MessageType = 13
+	// MsgSnapResp acknowledges MsgSnap: Index/LogTerm name the snapshot,
+	// Commit is how many stream bytes the follower holds in order. Reject
+	// says a chunk was refused (a gap, or an unknown transfer): the leader
+	// resends from Commit. A complete transfer is answered by MsgAppResp.
+	MsgSnapResp MessageType = 14
 )
 
 // msgTypeMax is the largest valid MessageType.
-const msgTypeMax = MsgReadIndexResp
+const msgTypeMax = MsgSnapResp
 
 // Valid reports whether t is a known message type.
 func (t MessageType) Valid() bool { return t >= MsgApp && t <= msgTypeMax }
@@ -91,7 +103,7 @@ func (t MessageType) Valid() bool { return t >= MsgApp && t <= msgTypeMax }
 func (t MessageType) String() string {
 	names := [...]string{"MsgInvalid", "MsgApp", "MsgAppResp", "MsgVote", "MsgVoteResp",
 		"MsgPreVote", "MsgPreVoteResp", "MsgHeartbeat", "MsgHeartbeatResp", "MsgProp", "MsgPropResp",
-		"MsgReadIndex", "MsgReadIndexResp"}
+		"MsgReadIndex", "MsgReadIndexResp", "MsgSnap", "MsgSnapResp"}
 	if int(t) < len(names) {
 		return names[t]
 	}
@@ -101,7 +113,7 @@ func (t MessageType) String() string {
 // IsResponse reports whether t answers another message.
 func (t MessageType) IsResponse() bool {
 	switch t {
-	case MsgAppResp, MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp, MsgPropResp, MsgReadIndexResp:
+	case MsgAppResp, MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp, MsgPropResp, MsgReadIndexResp, MsgSnapResp:
 		return true
 	}
 	return false

@@ -6,6 +6,7 @@ package storage
 
 import (
 	"errors"
+	"io"
 
 	"github.com/embraft/embraft/raft"
 )
@@ -24,12 +25,40 @@ type Storage interface {
 	Sync() error
 	// Close releases the storage; later calls fail with ErrClosed.
 	Close() error
+
+	// CreateSnapshot stores a snapshot of the state after applying the
+	// entries up to index (whose term is term): write streams the data.
+	// The snapshot replaces the previous one atomically and durably (a
+	// crash leaves one or the other, whole) and is returned with its size
+	// and CRC. It does not drop entries; Compact does.
+	CreateSnapshot(index raft.Index, term raft.Term, write func(io.Writer) error) (raft.SnapshotMeta, error)
+	// OpenSnapshot returns the stored snapshot and a reader of its data,
+	// verified against its metadata as it is read (the reader fails with
+	// raft.ErrSnapshotMismatch on damage). ErrNoSnapshot if there is none.
+	OpenSnapshot() (raft.SnapshotMeta, io.ReadCloser, error)
+	// Compact drops the stored entries up to and including index, which
+	// must not exceed the stored snapshot's index.
+	Compact(index raft.Index) error
+	// WriteSnapshotChunk writes a chunk of a snapshot arriving from the
+	// leader (raft.Ready.SnapshotChunks) beside the stored snapshot: Offset
+	// 0 starts a new incoming snapshot, discarding any earlier partial
+	// one; later chunks continue it exactly. Chunks need not be durable.
+	WriteSnapshotChunk(c raft.SnapshotChunk) error
+	// InstallSnapshot makes the incoming snapshot, complete and matching
+	// meta (size and CRC, else raft.ErrSnapshotMismatch), the stored
+	// snapshot and discards every stored entry, so that the log restarts
+	// after meta.Index; durably (no Sync needed) and so that a crash at
+	// any point leaves either the previous state or the new one.
+	InstallSnapshot(meta raft.SnapshotMeta) error
 }
 
 var (
 	// ErrClosed: the storage was closed.
 	ErrClosed = errors.New("storage: closed")
-	// ErrFull: a configured bound on stored entries was reached. Until
-	// log compaction exists (snapshots), this stops the node.
+	// ErrFull: a configured bound on stored entries was reached. It counts
+	// the entries after the compaction point, so a node that snapshots and
+	// compacts stays below it; one that does not is stopped by it.
 	ErrFull = errors.New("storage: full")
+	// ErrNoSnapshot: OpenSnapshot found no snapshot.
+	ErrNoSnapshot = errors.New("storage: no snapshot")
 )

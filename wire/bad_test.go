@@ -177,8 +177,9 @@ func TestMalformed(t *testing.T) {
 		}), wire.ErrMalformed},
 		{"reject flag on heartbeat", edit("heartbeat", func(b []byte) []byte { b[2] |= 0x80; return b }), wire.ErrMalformed},
 		{"type 0", edit("heartbeat", func(b []byte) []byte { b[2] = 0; return b }), wire.ErrType},
-		{"type 13", edit("heartbeat", func(b []byte) []byte { b[2] = 13; return b }), wire.ErrType},
-		{"type 0x8d", edit("heartbeat", func(b []byte) []byte { b[2] = 0x8d; return b }), wire.ErrType},
+		{"unknown type", edit("heartbeat", func(b []byte) []byte { b[2] = byte(unknownType()); return b }), wire.ErrType},
+		{"unknown type with Reject bit", edit("heartbeat", func(b []byte) []byte { b[2] = byte(unknownType()) | 0x80; return b }), wire.ErrType},
+		{"type 0x7f", edit("heartbeat", func(b []byte) []byte { b[2] = 0x7f; return b }), wire.ErrType},
 		{"entry type 2", edit("append_two", func(b []byte) []byte { b[11] = 2; return b }), wire.ErrMalformed},
 		{"entry data past end", edit("append_two", func(b []byte) []byte { b[15] = 4; return b }), wire.ErrTruncated},
 		{"term overflow", edit("append_two", func(b []byte) []byte {
@@ -205,7 +206,8 @@ func TestEncodeErrors(t *testing.T) {
 		want error
 	}{
 		{"type 0", &raft.Message{}, wire.ErrType},
-		{"type 13", &raft.Message{Type: 13}, wire.ErrType},
+		{"unknown type", &raft.Message{Type: unknownType()}, wire.ErrType},
+		{"type 0x80", &raft.Message{Type: 0x80}, wire.ErrType},
 		{"gap in indexes", app(raft.Entry{Index: 11, Term: 3}, raft.Entry{Index: 13, Term: 3}), wire.ErrMalformed},
 		{"wrong first index", app(raft.Entry{Index: 10, Term: 3}), wire.ErrMalformed},
 		{"term below LogTerm", app(raft.Entry{Index: 11, Term: 2}), wire.ErrMalformed},
@@ -223,6 +225,82 @@ func TestEncodeErrors(t *testing.T) {
 				t.Fatalf("AppendMessage = %q, %v; want %q and %v", out, err, "x", c.want)
 			}
 		})
+	}
+}
+
+// TestSnapErrors checks the MsgSnap chunk on both sides: the encoder
+// wants exactly one entry whose only non-zero field is Data, and the
+// decoder refuses a chunk that runs past the frame, a missing chunk, bytes
+// after the chunk, and a Reject bit (MsgSnap has no Reject field).
+func TestSnapErrors(t *testing.T) {
+	snap := func(ents ...raft.Entry) *raft.Message {
+		return &raft.Message{Type: raft.MsgSnap, From: 1, To: 2, Term: 5, Index: 44, LogTerm: 5, Hint: 7, Entries: ents}
+	}
+	chunk := []byte("x=1")
+	encodes := []struct {
+		name  string
+		msg   *raft.Message
+		field string
+		want  error
+	}{
+		{"no entry", snap(), "Entries", wire.ErrMalformed},
+		{"two entries", snap(raft.Entry{Data: chunk}, raft.Entry{Data: chunk}), "Entries", wire.ErrMalformed},
+		{"entry with Index", snap(raft.Entry{Index: 45, Data: chunk}), "Entries[0]", wire.ErrMalformed},
+		{"entry with Term", snap(raft.Entry{Term: 5, Data: chunk}), "Entries[0]", wire.ErrMalformed},
+		{"entry with Type", snap(raft.Entry{Type: raft.EntryNoop, Data: chunk}), "Entries[0]", wire.ErrMalformed},
+		{"more entries than MaxEntries", snap(make([]raft.Entry, wire.DefaultMaxEntries+1)...), "Entries", wire.ErrLimit},
+		{"chunk beyond the frame limit", snap(raft.Entry{Data: make([]byte, wire.DefaultMaxFrameBytes)}), "frame", wire.ErrLimit},
+	}
+	for _, c := range encodes {
+		t.Run("encode "+c.name, func(t *testing.T) {
+			out, err := wire.AppendMessage([]byte("x"), testCluster, c.msg)
+			checkTyped(t, err, false)
+			var ee *wire.EncodeError
+			if !errors.Is(err, c.want) || !errors.As(err, &ee) || ee.Field != c.field || string(out) != "x" {
+				t.Fatalf("AppendMessage = %q, %v; want %q and %v on %s", out, err, "x", c.want, c.field)
+			}
+		})
+	}
+
+	frame := goldenFrames(t)["snap"]
+	at := snapChunkLenOffset(frame) // the chunk length; the chunk follows
+	body := func(head []byte, tail ...byte) []byte {
+		return fixCRC(append(append(append([]byte(nil), head...), tail...), 0, 0, 0, 0))
+	}
+	chunkAndLen := frame[at : len(frame)-4]
+	decodes := []struct {
+		name   string
+		frame  []byte
+		field  string
+		offset int
+		want   error
+	}{
+		{"chunk one byte beyond the frame", body(frame[:at], append([]byte{frame[at] + 1}, chunkAndLen[1:]...)...), "Chunk", at + 1, wire.ErrTruncated},
+		{"chunk length of 2^64-1", body(frame[:at], append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, chunkAndLen[1:]...)...), "Chunk", at + 10, wire.ErrTruncated},
+		{"chunk length past 64 bits", body(frame[:at], 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02), "Chunk length", at, wire.ErrMalformed},
+		{"non-minimal chunk length", body(frame[:at], append([]byte{frame[at] | 0x80, 0x00}, chunkAndLen[1:]...)...), "Chunk length", at, wire.ErrMalformed},
+		{"no chunk length", body(frame[:at]), "Chunk length", at, wire.ErrTruncated},
+		{"byte after the chunk", body(frame[:len(frame)-4], 0), "trailing bytes", len(frame) - 4, wire.ErrMalformed},
+		{"Reject bit on MsgSnap", body(append([]byte{frame[0], frame[1], frame[2] | 0x80}, frame[3:len(frame)-4]...)), "Type", 2, wire.ErrMalformed},
+	}
+	for _, c := range decodes {
+		t.Run("decode "+c.name, func(t *testing.T) {
+			err := decode(c.frame)
+			expect(t, err, c.want)
+			var de *wire.DecodeError
+			if !errors.As(err, &de) || de.Field != c.field || de.Offset != c.offset {
+				t.Fatalf("error %q, want %v on %s at byte %d", err, c.want, c.field, c.offset)
+			}
+		})
+	}
+
+	// A zero-length chunk is well-formed on the wire (the raft core
+	// refuses it): it decodes to one entry with nil Data and re-encodes.
+	empty := mustEncode(t, testCluster, snap(raft.Entry{}))
+	var m raft.Message
+	if err := wire.DecodeMessage(empty, testCluster, &m, wire.DefaultLimits); err != nil ||
+		len(m.Entries) != 1 || m.Entries[0].Data != nil {
+		t.Fatalf("empty chunk decodes to %+v, %v; want one entry with nil Data", m.Entries, err)
 	}
 }
 

@@ -12,7 +12,8 @@
 //	cluster ID (uvarint)
 //	type byte: the MessageType in bits 0-6, Reject in bit 7
 //	the type's fields, each a uvarint, in a fixed order per type
-//	entries (MsgApp and MsgProp only): a count, then the entries
+//	entries (MsgApp and MsgProp only): a count, then the entries;
+//	  a MsgSnap instead carries one snapshot chunk: its length, its bytes
 //	CRC-32C (Castagnoli) of all the bytes above, 4 bytes little-endian
 //
 // Only the fields meaningful for the message type travel (see the comments

@@ -20,6 +20,10 @@ func FuzzDecode(f *testing.F) {
 	for _, c := range goldenCases {
 		f.Add(c.encode(f))
 	}
+	// A MsgSnap mid-stream, with multi-byte offsets and a chunk length of
+	// two bytes (the golden one fits one).
+	f.Add(mustEncode(f, testCluster, &raft.Message{Type: raft.MsgSnap, From: 1, To: 2, Term: 5, Index: 10000, LogTerm: 5,
+		Commit: 1 << 20, Hint: 1<<21 + 4, Entries: []raft.Entry{{Data: bytes.Repeat([]byte("snap"), 75)}}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkFrame(t, data, testCluster)
 		if len(data) >= 4 {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -69,10 +70,22 @@ var goldenCases = []goldenCase{
 			Entries: []raft.Entry{{Type: raft.EntryNormal, Data: []byte("y=2")}}}},
 	{name: "prop_resp", note: "MsgPropResp: leader 1 refuses proposal #7 of 2 with RejectBusy (2)",
 		msg: &raft.Message{Type: raft.MsgPropResp, From: 1, To: 2, Term: 5, Index: 7, Reject: true, Hint: raft.Index(raft.RejectBusy)}},
+	{name: "snap", note: "MsgSnap: leader 1 sends 2 snapshot 44 of term 5 (data \"x=1\") in one chunk: offset 0 of a 7-byte stream, the data then its CRC-32C",
+		msg: &raft.Message{Type: raft.MsgSnap, From: 1, To: 2, Term: 5, Index: 44, LogTerm: 5, Commit: 0, Hint: 7,
+			Entries: []raft.Entry{{Data: snapStream("x=1")}}}},
+	{name: "snap_resp_reject", note: "MsgSnapResp: 2 refuses a chunk of snapshot 44 of term 5 (a gap) and holds the first 1024 stream bytes",
+		msg: &raft.Message{Type: raft.MsgSnapResp, From: 2, To: 1, Term: 5, Index: 44, LogTerm: 5, Commit: 1024, Reject: true}},
 	{name: "hardstate", note: "hard-state record: term 5, voted for 1, commit 42",
 		hs: &raft.HardState{Term: 5, Vote: 1, Commit: 42}},
 	{name: "entry", note: "entry record: index 44, term 5, normal, data \"x=1\"",
 		ent: &raft.Entry{Index: 44, Term: 5, Type: raft.EntryNormal, Data: []byte("x=1")}},
+}
+
+// snapStream returns the snapshot stream of data: the data, then its
+// CRC-32C, little-endian.
+func snapStream(data string) []byte {
+	sum := crc32.Checksum([]byte(data), crc32.MakeTable(crc32.Castagnoli))
+	return binary.LittleEndian.AppendUint32([]byte(data), sum)
 }
 
 // clusterOf returns the cluster of c (testCluster unless set).
@@ -293,10 +306,30 @@ func (a *annotator) frame() {
 			a.uvarint("Entry.Index")
 			a.body(0, "Entry.Term")
 		}
+	case "chunk":
+		a.chunk(vals["Commit"], vals["Hint"])
 	}
 	if a.err == nil && len(a.b)-a.off == 4 {
 		sum := binary.LittleEndian.Uint32(a.b[a.off:])
 		a.emit(4, fmt.Sprintf("CRC-32C = 0x%08x, little-endian", sum))
+	}
+}
+
+// chunk emits the snapshot chunk of a MsgSnap at stream offset off of a
+// stream of size bytes, telling the snapshot's data from the CRC-32C that
+// ends the stream.
+func (a *annotator) chunk(off, size uint64) {
+	n := a.uvarint("len(chunk)")
+	if a.err != nil || n > uint64(len(a.b)-a.off) || size < 4 || off > size || n > size-off {
+		a.err = fmt.Errorf("chunk of %d bytes at %d does not fit the frame or a %d-byte stream", n, off, size)
+		return
+	}
+	data := min(n, max(size-4, off)-off) // chunk bytes before the trailer
+	if data > 0 {
+		a.emit(int(data), fmt.Sprintf("chunk: data bytes %d..%d = %q", off, off+data-1, a.b[a.off:a.off+int(data)]))
+	}
+	if n > data {
+		a.emit(int(n-data), fmt.Sprintf("chunk: stream bytes %d..%d = CRC-32C of the data, little-endian", off+data, off+n-1))
 	}
 }
 
@@ -337,8 +370,29 @@ func writeSeedCorpus(t *testing.T) {
 		return append([]byte{1, 0x87, 0x00}, b[2:]...)
 	})
 	mut("version-2", func(b []byte) []byte { b[0] = 2; return b })
-	mut("type-11", func(b []byte) []byte { b[2] = 11; return b })
+	mut("type-unknown", func(b []byte) []byte { b[2] = byte(unknownType()); return b })
 	mut("term-overflow", func(b []byte) []byte {
 		return append(append(b[:3:3], 1, 2, 5, 42), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 40, 1, 1, 0, 0, 0, 0, 0, 0)
 	})
+	snap := frames["snap"]
+	at := snapChunkLenOffset(snap)
+	snapMut := func(name string, f func(head, tail []byte) []byte) {
+		head := append([]byte(nil), snap[:at]...)
+		write("mut-"+name, fixCRC(f(head, snap[at+1:])))
+	}
+	snapMut("snap-long-chunk", func(h, t []byte) []byte { return append(append(h, snap[at]+1), t...) })
+	snapMut("snap-huge-chunk", func(h, t []byte) []byte {
+		return append(append(h, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), t...)
+	})
+	snapMut("snap-no-chunk", func(h, _ []byte) []byte { return append(h, 0, 0, 0, 0) })
+}
+
+// snapChunkLenOffset returns the offset of the chunk length in a MsgSnap
+// frame whose chunk is shorter than 128 bytes (a one-byte length).
+func snapChunkLenOffset(frame []byte) int {
+	var m raft.Message
+	if err := wire.DecodeMessage(frame, testCluster, &m, wire.DefaultLimits); err != nil || m.Type != raft.MsgSnap || len(m.Entries[0].Data) >= 128 {
+		panic("not a MsgSnap frame with a short chunk")
+	}
+	return len(frame) - 4 - len(m.Entries[0].Data) - 1 // 4: the checksum
 }

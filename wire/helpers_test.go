@@ -20,7 +20,7 @@ const testCluster wire.ClusterID = 7
 type shape struct {
 	fields  []string // uvarint fields in wire order (raft.Message field names)
 	reject  bool     // Reject travels (bit 7 of the type byte)
-	entries string   // "", "log" (MsgApp) or "records" (MsgProp)
+	entries string   // "", "log" (MsgApp), "records" (MsgProp) or "chunk" (MsgSnap)
 }
 
 var shapes = map[raft.MessageType]shape{
@@ -36,6 +36,8 @@ var shapes = map[raft.MessageType]shape{
 	raft.MsgPropResp:      {fields: []string{"From", "To", "Term", "Index", "Hint"}, reject: true},
 	raft.MsgReadIndex:     {fields: []string{"From", "To", "Term", "Index"}},
 	raft.MsgReadIndexResp: {fields: []string{"From", "To", "Term", "Index", "Commit", "Hint"}, reject: true},
+	raft.MsgSnap:          {fields: []string{"From", "To", "Term", "Index", "LogTerm", "Commit", "Hint"}, entries: "chunk"},
+	raft.MsgSnapResp:      {fields: []string{"From", "To", "Term", "Index", "LogTerm", "Commit"}, reject: true},
 }
 
 // allTypes lists every valid message type.
@@ -47,6 +49,18 @@ func allTypes() []raft.MessageType {
 		}
 	}
 	return ts
+}
+
+// unknownType returns the smallest message type above every valid one.
+// It is derived from raft.MessageType.Valid, so it stays unknown when new
+// types are added; it must fit the type byte's low 7 bits.
+func unknownType() raft.MessageType {
+	ts := allTypes()
+	t := ts[len(ts)-1] + 1
+	if t >= 0x80 || t.Valid() {
+		panic("no unknown message type below the Reject bit")
+	}
+	return t
 }
 
 // normalize returns the part of m that the format promises to carry:

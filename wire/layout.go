@@ -72,6 +72,9 @@ const (
 	// recordEntries (MsgProp): proposals, not yet placed in the log, so
 	// nothing can be implied; each is an entry record (see AppendEntry).
 	recordEntries
+	// chunkBytes (MsgSnap): one snapshot chunk, carried as Entries[0].Data
+	// (the entry's other fields are zero): its length, then its bytes.
+	chunkBytes
 )
 
 // layout is the wire shape of one message type.
@@ -97,6 +100,8 @@ var layouts = [...]layout{
 	raft.MsgPropResp:      {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldHint}, reject: true},
 	raft.MsgReadIndex:     {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex}},
 	raft.MsgReadIndexResp: {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldCommit, fieldHint}, reject: true},
+	raft.MsgSnap:          {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldLogTerm, fieldCommit, fieldHint}, entries: chunkBytes},
+	raft.MsgSnapResp:      {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldLogTerm, fieldCommit}, reject: true},
 }
 
 // rejectFlag is the bit of the type byte that carries Message.Reject. It

@@ -33,7 +33,7 @@ const (
 // or negative selects its default.
 type Limits struct {
 	MaxFrameBytes int // whole frame, version byte to checksum
-	MaxEntries    int // entries in one MsgApp or MsgProp
+	MaxEntries    int // entries in one MsgApp or MsgProp (a MsgSnap has one)
 }
 
 // DefaultLimits are the limits AppendMessage uses.
@@ -75,9 +75,10 @@ func AppendMessage(b []byte, cluster ClusterID, m *raft.Message) ([]byte, error)
 // length, if m.Type is unknown (ErrType), if m has more entries than
 // lim.MaxEntries or the frame would exceed lim.MaxFrameBytes (ErrLimit), or
 // if the entries cannot be encoded (ErrMalformed: an unknown entry type,
-// or MsgApp entries whose indexes do not run Index+1, Index+2, ... or
-// whose terms fall below LogTerm or below the previous entry's term). A
-// failed call may have written into b's spare capacity.
+// MsgApp entries whose indexes do not run Index+1, Index+2, ... or whose
+// terms fall below LogTerm or below the previous entry's term, or a MsgSnap
+// without exactly one entry whose only non-zero field is Data). A failed
+// call may have written into b's spare capacity.
 func (lim Limits) AppendMessage(b []byte, cluster ClusterID, m *raft.Message) ([]byte, error) {
 	lim = lim.orDefault()
 	if !m.Type.Valid() {
@@ -100,6 +101,8 @@ func (lim Limits) AppendMessage(b []byte, cluster ClusterID, m *raft.Message) ([
 		b, err = appendLogEntries(b, m)
 	case recordEntries:
 		b, err = appendRecordEntries(b, m.Entries)
+	case chunkBytes:
+		b, err = appendChunk(b, m.Entries)
 	}
 	if err != nil {
 		return b[:start], err
@@ -148,6 +151,19 @@ func appendRecordEntries(b []byte, ents []raft.Entry) ([]byte, error) {
 		b = AppendEntry(b, &ents[i])
 	}
 	return b, nil
+}
+
+// appendChunk appends the snapshot chunk of a MsgSnap: exactly one entry
+// whose only non-zero field is Data.
+func appendChunk(b []byte, ents []raft.Entry) ([]byte, error) {
+	if len(ents) != 1 {
+		return b, &EncodeError{Field: "Entries", Err: ErrMalformed}
+	}
+	if e := &ents[0]; e.Index != 0 || e.Term != 0 || e.Type != raft.EntryNormal {
+		return b, &EncodeError{Field: "Entries[0]", Err: ErrMalformed}
+	}
+	b = binary.AppendUvarint(b, uint64(len(ents[0].Data)))
+	return append(b, ents[0].Data...), nil
 }
 
 // DecodeMessage decodes the frame b, which must belong to cluster and hold
@@ -202,6 +218,8 @@ func (r *reader) frame(cluster ClusterID, m *raft.Message, lim Limits) {
 		r.logEntries(m, lim)
 	case recordEntries:
 		r.recordEntries(m, lim)
+	case chunkBytes:
+		r.chunk(m)
 	}
 	r.end()
 }
@@ -261,6 +279,16 @@ func (r *reader) logEntries(m *raft.Message, lim Limits) {
 		r.body(prev, &e)
 		m.Entries = append(m.Entries, e)
 		prev = e.Term
+	}
+}
+
+// chunk reads the snapshot chunk of a MsgSnap into m.Entries[0].Data,
+// aliasing the frame.
+func (r *reader) chunk(m *raft.Message) {
+	n := r.uvarint("Chunk length")
+	data := r.bytes("Chunk", n)
+	if r.err == nil {
+		m.Entries = append(m.Entries, raft.Entry{Data: data})
 	}
 }
 

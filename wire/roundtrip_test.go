@@ -19,11 +19,17 @@ func randU64(r *rand.Rand) uint64 { return r.Uint64() >> r.IntN(65) }
 
 // randMessage returns a message of type typ with every field set at
 // random, meaningful or not; its entries satisfy the MsgApp invariants
-// (consecutive indexes after Index, terms non-decreasing from LogTerm).
+// (consecutive indexes after Index, terms non-decreasing from LogTerm),
+// except that a MsgSnap carries what the codec requires of it: exactly one
+// entry whose only non-zero field is Data, a non-empty chunk.
 func randMessage(r *rand.Rand, typ raft.MessageType) raft.Message {
 	m := raft.Message{Type: typ, From: raft.NodeID(randU64(r)), To: raft.NodeID(randU64(r)),
 		Term: raft.Term(randU64(r)), LogTerm: raft.Term(randU64(r)), Index: raft.Index(randU64(r)),
 		Commit: raft.Index(randU64(r)), Hint: raft.Index(randU64(r)), Reject: r.IntN(2) == 0}
+	if typ == raft.MsgSnap {
+		m.Entries = []raft.Entry{{Data: randBytes(r, 1+r.IntN(raft.DefaultMaxMsgBytes))}}
+		return m
+	}
 	if m.Index > math.MaxUint64-16 {
 		m.Index -= 16 // leave room for the entries' indexes
 	}
@@ -34,10 +40,7 @@ func randMessage(r *rand.Rand, typ raft.MessageType) raft.Message {
 		}
 		e := raft.Entry{Term: term, Index: m.Index + 1 + raft.Index(i), Type: raft.EntryType(r.IntN(2))}
 		if n := r.IntN(80); n > 0 {
-			e.Data = make([]byte, n)
-			for j := range e.Data {
-				e.Data[j] = byte(r.Uint32())
-			}
+			e.Data = randBytes(r, n)
 		}
 		if typ == raft.MsgProp && r.IntN(2) == 0 {
 			e.Term, e.Index = 0, 0 // proposals usually carry neither
@@ -47,6 +50,15 @@ func randMessage(r *rand.Rand, typ raft.MessageType) raft.Message {
 	return m
 }
 
+// randBytes returns n random bytes.
+func randBytes(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for j := range b {
+		b[j] = byte(r.Uint32())
+	}
+	return b
+}
+
 // TestRoundTrip encodes random messages of every type, decodes them into
 // a reused message, and checks that the meaningful fields survive and that
 // re-encoding gives the same bytes.
@@ -54,6 +66,7 @@ func TestRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(*seed, 0))
 	var got raft.Message // reused, as a transport would
 	var buf []byte
+	var snapResps [2]int // MsgSnapResp round trips without and with Reject
 	for i := range 20000 {
 		m := randMessage(r, allTypes()[i%len(allTypes())])
 		frame, err := wire.AppendMessage(buf[:0], testCluster, &m)
@@ -71,7 +84,20 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil || string(again) != string(frame) {
 			t.Fatalf("seed %d, message %d: re-encoding differs: %x, %v; want %x", *seed, i, again, err, frame)
 		}
+		if got.Type == raft.MsgSnapResp {
+			snapResps[b2i(got.Reject)]++
+		}
 	}
+	if snapResps[0] == 0 || snapResps[1] == 0 {
+		t.Fatalf("seed %d: MsgSnapResp round trips without/with Reject: %v; want both", *seed, snapResps)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // TestRecordRoundTrip does the same for hard-state and entry records,

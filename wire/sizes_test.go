@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"math"
 	"testing"
 
 	"github.com/embraft/embraft/raft"
@@ -64,4 +65,42 @@ func entryOverhead(t *testing.T, idx raft.Index, size int) int {
 		t.Fatal(err)
 	}
 	return len(b) - len(a) - size
+}
+
+// TestSnapFrameSize checks that a MsgSnap fits one default frame: the
+// raft core sends chunks of up to MaxMsgBytes stream bytes, so with the
+// default (raft.DefaultMaxMsgBytes) a chunk plus the frame's fields must
+// stay within wire.DefaultMaxFrameBytes, here for a typical transfer and
+// for the worst case the core produces (a 64-bit cluster ID, every field
+// near 2^40) — and even with every field at 2^64-1.
+func TestSnapFrameSize(t *testing.T) {
+	const near40 = 1<<40 + 12345 // a 6-byte varint, like every value up to 2^42-1
+	chunk := make([]byte, raft.DefaultMaxMsgBytes)
+	cases := []struct {
+		name    string
+		cluster wire.ClusterID
+		msg     raft.Message
+		size    int // exact frame size
+	}{
+		{"typical: 1024-byte chunk at offset 500000 of snapshot 10000", testCluster,
+			raft.Message{Type: raft.MsgSnap, From: 1, To: 2, Term: 5, Index: 10000, LogTerm: 5,
+				Commit: 500000, Hint: 1000004, Entries: []raft.Entry{{Data: chunk[:1024]}}}, 1045},
+		{"worst case: fields near 2^40", 0x9e3779b97f4a7c15,
+			raft.Message{Type: raft.MsgSnap, From: near40, To: near40 + 1, Term: near40, Index: near40, LogTerm: near40,
+				Commit: near40, Hint: near40 + raft.DefaultMaxMsgBytes, Entries: []raft.Entry{{Data: chunk}}}, 1084},
+		{"theoretical: fields at 2^64-1", math.MaxUint64,
+			raft.Message{Type: raft.MsgSnap, From: math.MaxUint64, To: math.MaxUint64, Term: math.MaxUint64,
+				Index: math.MaxUint64, LogTerm: math.MaxUint64, Commit: math.MaxUint64, Hint: math.MaxUint64,
+				Entries: []raft.Entry{{Data: chunk}}}, 1112},
+	}
+	for _, c := range cases {
+		frame, err := wire.AppendMessage(nil, c.cluster, &c.msg)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		t.Logf("%s: %d bytes (%d beyond the chunk)", c.name, len(frame), len(frame)-len(c.msg.Entries[0].Data))
+		if len(frame) > wire.DefaultMaxFrameBytes || len(frame) != c.size {
+			t.Errorf("%s: %d bytes, want %d (<= %d)", c.name, len(frame), c.size, wire.DefaultMaxFrameBytes)
+		}
+	}
 }

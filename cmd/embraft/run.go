@@ -55,7 +55,7 @@ func (d *demo) run() error {
 	c, err := cluster.Start(ctx, cluster.Config{
 		Nodes: f.nodes, Storage: cluster.StorageKind(f.storage), Transport: cluster.TransportKind(f.transport),
 		ClusterID: 0xEB, Seed: f.seed, TickInterval: f.tick, DropRate: f.drop, Logger: d.log,
-		DataDir: f.dataDir, NewStateMachine: d.newStore,
+		DataDir: f.dataDir, NewStateMachine: d.newStore, SnapshotEntries: f.snapEvery,
 		Faults: netstack.Faults{Loss: f.loss, Duplicate: f.dup, Delay: f.delay, Jitter: f.jitter},
 	})
 	if err != nil {
@@ -103,8 +103,8 @@ func (d *demo) describe() {
 		st := d.c.Node(id).Status()
 		if st.LastIndex > 0 {
 			d.resumed = true
-			fmt.Fprintf(d.out, "Node %d resumed from %s: term %d, log %d..%d, commit %d (state replays from the log)\n",
-				id, d.c.NodeDir(id), st.Term, st.FirstIndex, st.LastIndex, st.Commit)
+			fmt.Fprintf(d.out, "Node %d resumed from %s: term %d, snapshot at %d, log %d..%d, commit %d (state restored from the snapshot, the rest replays from the log)\n",
+				id, d.c.NodeDir(id), st.Term, st.SnapshotIndex, st.FirstIndex, st.LastIndex, st.Commit)
 		} else {
 			fmt.Fprintf(d.out, "Node %d starts fresh in %s\n", id, d.c.NodeDir(id))
 		}
@@ -335,12 +335,15 @@ func (d *demo) summary() {
 		}
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
-	var drops uint64
+	var drops, taken, installed uint64
 	var term raft.Term
+	var longest raft.Index
 	for _, id := range d.c.IDs() {
 		st := d.c.Node(id).Status()
 		drops += st.Transport.DroppedFull + st.Transport.DroppedFault + st.FramesBad
 		term = max(term, st.Term)
+		taken, installed = taken+st.SnapshotsTaken, installed+st.Stats.SnapshotsInstalled
+		longest = max(longest, st.LastIndex+1-st.FirstIndex)
 	}
 	ops := d.ops.Load()
 	secs := max(d.elapsed.Seconds(), 1e-9)
@@ -356,5 +359,6 @@ func (d *demo) summary() {
 	if d.failover > 0 {
 		fmt.Fprintf(d.out, ", failover in %v", d.failover.Round(time.Millisecond))
 	}
-	fmt.Fprintf(d.out, "\n  frames dropped  %d\n\n", drops)
+	fmt.Fprintf(d.out, "\n  snapshots       %d taken, %d installed from a leader; longest log now %d entries\n", taken, installed, longest)
+	fmt.Fprintf(d.out, "  frames dropped  %d\n\n", drops)
 }

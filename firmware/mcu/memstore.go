@@ -5,11 +5,15 @@ import (
 	"github.com/embraft/embraft/storage"
 )
 
-// MemStore is the firmware's in-memory storage.Storage: a hard state and a
-// log window of at most max entries in RAM, compacted to the cluster's
-// Floor. It stands for battery-backed RAM: a node "restarted" from it
-// (Reopen) finds the state it had, as the seed's in-memory configuration
-// did within one run; nothing survives a reset of the chip.
+// MemStore is the firmware's in-memory storage.Storage: a hard state, a
+// log window of at most max entries in RAM, and a snapshot (memsnap.go).
+// The window is compacted by Compact (after a snapshot) and to the
+// cluster's Floor, never past the snapshot (see compactTarget): a window
+// that would overflow fails Append with storage.ErrFull, never drops an
+// entry a restart needs. It stands for battery-backed RAM: a node "restarted"
+// from it (Reopen) finds the state it had, snapshot included, as the
+// seed's in-memory configuration did within one run; nothing survives a
+// reset of the chip.
 type MemStore struct {
 	*memState
 	closed bool
@@ -19,6 +23,7 @@ type MemStore struct {
 type memState struct {
 	hs   raft.HardState
 	w    window
+	snap memSnapshot
 	id   raft.NodeID
 	prog *Progress
 }
@@ -91,7 +96,7 @@ func (s *MemStore) Append(ents []raft.Entry) error {
 	if err := s.w.check(ents); err != nil {
 		return err
 	}
-	s.w.maybeCompact(s.prog.Floor(), len(ents))
+	s.w.maybeCompact(s.compactTarget(), len(ents))
 	if err := s.w.room(ents[0].Index, len(ents)); err != nil {
 		return err
 	}
@@ -115,7 +120,7 @@ func (s *MemStore) Sync() error {
 	if s.closed {
 		return storage.ErrClosed
 	}
-	s.w.maybeCompact(s.prog.Floor(), 0)
+	s.w.maybeCompact(s.compactTarget(), 0)
 	return nil
 }
 

@@ -347,6 +347,7 @@ func (r *runner) start(m *member, boot bool) error {
 		Raft: r.raftConfig(m.id, applied), ClusterID: r.cfg.Cluster,
 		Storage: st, Transport: r.net.Endpoint(m.id), StateMachine: tracked{m.kv, r.prog, m.id},
 		TickInterval: r.cfg.Tick, Logger: r.con.Logger(),
+		SnapshotEntries: r.snapshotEntries(), SnapshotMargin: max(r.cfg.Window/8, 1),
 	})
 	if err != nil {
 		_ = st.Close()
@@ -356,6 +357,18 @@ func (r *runner) start(m *member, boot bool) error {
 	m.last = n.Status()
 	m.slot.set(n)
 	return nil
+}
+
+// snapshotEntries is how many applied entries a node's snapshots are
+// apart. MemStore never compacts past its snapshot, so its window must
+// hold every entry after it, the margin below it and the uncommitted
+// tail: a quarter of the window leaves room for the rest. FileStore keeps
+// no snapshots (ErrSnapshotsUnsupported): never.
+func (r *runner) snapshotEntries() int {
+	if r.cfg.Storage == Semihosting {
+		return -1
+	}
+	return max(r.cfg.Window/4, 1)
 }
 
 // tracked is the kv store as the node's state machine, reporting each

@@ -57,11 +57,13 @@ func (s *Storage) addSlot(sl slot) {
 
 // checkAppend refuses, before anything is written, entries that recovery
 // would later reject as a broken log: on disk every record must follow its
-// predecessor's index with a term no smaller.
+// predecessor's index with a term no smaller. Entries a snapshot covers are
+// committed and never replaced: a log cut below the snapshot would no
+// longer reach it, and Open would discard it.
 func (s *Storage) checkAppend(ents []raft.Entry) error {
 	first, last := ents[0].Index, ents[len(ents)-1].Index
 	switch {
-	case first <= s.ci:
+	case first <= s.ci || first <= s.snap.Index:
 		return raft.ErrCompacted
 	case first > s.lastIndex()+1:
 		return raft.ErrUnavailable

@@ -1,6 +1,7 @@
 package file_test
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -105,4 +106,73 @@ func BenchmarkOpen(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(100000*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkOpenWithSnapshot measures a restart after snapshots: a 1 MB
+// snapshot at index 10000 and a tail of 256 entries of 128 bytes after it,
+// default options. In "tail", the segment holds only the tail (the log
+// restarted at the snapshot, as after InstallSnapshot, or a segment that
+// began at it); in "segment", the 10000 compacted entries (1.5 MB) share
+// the tail's 4 MiB segment and Open still validates them. "open" is Open
+// alone (SNAPSHOT's header, the segment); "read" adds reading the snapshot
+// to the end through OpenSnapshot with its CRC check, as a restore does.
+func BenchmarkOpenWithSnapshot(b *testing.B) {
+	const snapAt, tail = 10000, 256
+	o := file.Options{ClusterID: 1, NodeID: 1}
+	dirs := map[string]string{"tail": b.TempDir(), "segment": b.TempDir()}
+	s := mustOpen(b, dirs["tail"], o)
+	if err := s.InstallSnapshot(sendSnapshot(b, s, snapAt, 1, snapData(1, 1<<20), 64<<10)); err != nil {
+		b.Fatal(err)
+	}
+	benchAppend(b, s, snapAt+1, snapAt+tail)
+	mustClose(b, s)
+	s = mustOpen(b, dirs["segment"], o)
+	benchAppend(b, s, 1, snapAt+tail)
+	mustSnapshot(b, s, snapAt, snapData(1, 1<<20))
+	if err := s.Compact(snapAt); err != nil {
+		b.Fatal(err)
+	}
+	mustClose(b, s)
+	for _, name := range []string{"tail", "segment"} {
+		for _, read := range []bool{false, true} {
+			b.Run(name+map[bool]string{false: "/open", true: "/open+read"}[read], func(b *testing.B) {
+				b.ReportAllocs()
+				for range b.N {
+					s := mustOpen(b, dirs[name], o)
+					if read {
+						readAll(b, s)
+					}
+					b.StopTimer()
+					if f, _ := s.FirstIndex(); f != snapAt+1 {
+						b.Fatalf("first index %d", f)
+					}
+					mustClose(b, s)
+					b.StartTimer()
+				}
+			})
+		}
+	}
+}
+
+// benchAppend appends entries lo..hi of 128 bytes in batches of 64.
+func benchAppend(b *testing.B, s *file.Storage, lo, hi raft.Index) {
+	data := make([]byte, 128)
+	for i := lo; i <= hi; i += 64 {
+		ents := make([]raft.Entry, min(64, hi+1-i))
+		for k := range ents {
+			ents[k] = raft.Entry{Index: i + raft.Index(k), Term: 1, Data: data}
+		}
+		mustAppendSync(b, s, ents)
+	}
+}
+
+func readAll(b *testing.B, s *file.Storage) {
+	_, rc, err := s.OpenSnapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n, err := io.Copy(io.Discard, rc); err != nil || n != 1<<20 {
+		b.Fatalf("read %d bytes: %v", n, err)
+	}
+	_ = rc.Close()
 }

@@ -6,14 +6,15 @@ import (
 	"github.com/embraft/embraft/raft"
 )
 
-// Compact discards the log up to and including i, which a snapshot now
-// covers: FirstIndex becomes i+1 and Term(i) stays answerable. It records
-// (i, Term(i)) in LOGSTART atomically (temp file, fsync, rename, fsync of
-// the directory) and then removes every segment whose entries are all at
-// or below i; entries of a partly covered segment stay on disk, unindexed,
-// until the segment goes. A crash between the two steps leaves segments
-// that Open removes. Compact(i) for i at or below the compaction point is
-// a no-op; i beyond the last entry is raft.ErrUnavailable.
+// Compact implements storage.Storage: it discards the log up to and
+// including i, which the stored snapshot must cover (else
+// raft.ErrUnavailable): FirstIndex becomes i+1 and Term(i) stays
+// answerable. It records (i, Term(i)) in LOGSTART atomically (temp file,
+// fsync, rename, fsync of the directory) and then removes every segment
+// whose entries are all at or below i; entries of a partly covered segment
+// stay on disk, unindexed, until the segment goes. A crash between the two
+// steps leaves segments that Open removes. The index shrinks to the kept
+// entries. Compact(i) for i at or below the compaction point is a no-op.
 func (s *Storage) Compact(i raft.Index) error {
 	if err := s.usable(); err != nil {
 		return err
@@ -21,7 +22,7 @@ func (s *Storage) Compact(i raft.Index) error {
 	if i <= s.ci {
 		return nil
 	}
-	if i > s.lastIndex() {
+	if i > s.snap.Index || i > s.lastIndex() {
 		return raft.ErrUnavailable
 	}
 	if len(s.wbuf) > 0 || s.dirty {

@@ -39,6 +39,7 @@ func TestCompact(t *testing.T) {
 		mustAppendSync(t, s, mkEnts(i, i+9, tm, 0))
 	}
 	before := len(segments(t, dir))
+	mustSnapshot(t, s, 150, snapData(1, 100))
 	if err := s.Compact(150); err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +64,7 @@ func TestCompact(t *testing.T) {
 	checkLog(t, s, 200)
 	mustAppendSync(t, s, mkEnts(201, 210, 3, 0))
 	// Compact everything: an empty log that still knows its last term.
+	mustSnapshot(t, s, 210, snapData(2, 100))
 	if err := s.Compact(210); err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +88,7 @@ func TestCompactInterrupted(t *testing.T) {
 	buildLog(t, dir, 100, 100)
 	n := len(segments(t, dir))
 	s := mustOpen(t, dir, opts(func(o *file.Options) { o.FS = removeFailFS{newFaultFS()} }))
+	mustSnapshot(t, s, 80, snapData(1, 100))
 	if err := s.Compact(80); err == nil {
 		t.Fatal("Compact with failing removes succeeded")
 	}

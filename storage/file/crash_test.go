@@ -38,6 +38,10 @@ func crashOpts(fs file.FS) file.Options {
 //	R                        ready (opened, recovered)
 //	T <start>                about to append from start, truncating a suffix
 //	C <i>                    about to Compact(i)
+//	P <i> <term>             about to CreateSnapshot(i)
+//	Q <i> <term>             that snapshot is durable
+//	I <i> <term>             about to receive and install a snapshot (i is beyond the log)
+//	J <i> <term>             that snapshot is installed, the log restarted after i
 //	S <start> <end> <term> <vote> <commit>   entries [start, end] and that hard state are durable
 func crashChild() int {
 	round, _ := strconv.Atoi(os.Getenv(crashRoundEnv))
@@ -63,29 +67,49 @@ func crashChild() int {
 }
 
 // crashLoad appends batches forever (until killed), with occasional
-// truncating appends, term changes and compactions, like a Raft follower.
+// truncating appends, term changes, snapshots, compactions and installs of
+// a snapshot from a leader, like a Raft follower.
 func crashLoad(s *file.Storage, rng *rand.Rand, round int, say func(string, ...any)) error {
 	hs, _ := s.InitialState()
 	last, _ := s.LastIndex()
 	lastTerm, _ := s.Term(last)
 	term := max(hs.Term, lastTerm, 1)
-	for {
+	for n := 0; ; n++ {
 		first, _ := s.FirstIndex()
 		last, _ = s.LastIndex()
+		snap, _ := s.Snapshot()
 		start := last + 1
-		switch r := rng.IntN(100); {
+		r := rng.IntN(100)
+		switch {
+		case n == 0 && round%5 == 0:
+			r = 21 // every fifth round starts with an install
+		case n == 8 && round%5 == 1:
+			r = 18 // and one in five makes a snapshot early
+		}
+		switch {
 		case r < 8 && last > hs.Commit && last >= first:
 			start = max(hs.Commit+1, first) + raft.Index(rng.IntN(int(last-max(hs.Commit+1, first)+1)))
 			term++
 			say("T %d", start)
 		case r < 12:
 			term++
-		case r < 14 && hs.Commit > first+20:
-			i := hs.Commit - raft.Index(rng.IntN(10))
+		case r < 16 && snap.Index > first+20:
+			i := snap.Index - raft.Index(rng.IntN(10))
 			say("C %d", i)
 			if err := s.Compact(i); err != nil {
 				return err
 			}
+		case r < 20 && hs.Commit > snap.Index && hs.Commit >= first:
+			if err := crashSnapshot(s, hs.Commit, say); err != nil {
+				return err
+			}
+		case r < 22:
+			term++
+			i := last + 1 + raft.Index(rng.IntN(30))
+			if err := crashInstall(s, i, raft.Term(term), say); err != nil {
+				return err
+			}
+			start, hs.Commit = i+1, i
 		}
 		end := start + raft.Index(rng.IntN(24))
 		hs.Term, hs.Vote = term, raft.NodeID(term%5+1)
@@ -103,6 +127,43 @@ func crashLoad(s *file.Storage, rng *rand.Rand, round int, say func(string, ...a
 	}
 }
 
+// crashSnapData is the data of the child's snapshot (i, t).
+func crashSnapData(i raft.Index, t raft.Term) []byte {
+	return snapData(uint64(i)<<8|uint64(t), 2000+int(i*37%6000))
+}
+
+func crashSnapshot(s *file.Storage, i raft.Index, say func(string, ...any)) error {
+	t, err := s.Term(i)
+	if err != nil {
+		return err
+	}
+	say("P %d %d", i, t)
+	if _, err := s.CreateSnapshot(i, t, writeData(crashSnapData(i, t))); err != nil {
+		return err
+	}
+	say("Q %d %d", i, t)
+	return nil
+}
+
+// crashInstall receives a snapshot in chunks of up to 3000 bytes and
+// installs it.
+func crashInstall(s *file.Storage, i raft.Index, t raft.Term, say func(string, ...any)) error {
+	say("I %d %d", i, t)
+	data := crashSnapData(i, t)
+	meta := raft.SnapshotMeta{Index: i, Term: t, Size: uint64(len(data)), CRC: raft.SnapshotCRC(data)}
+	for off := 0; off < len(data); off += 3000 {
+		c := raft.SnapshotChunk{Meta: meta, Offset: uint64(off), Data: data[off:min(off+3000, len(data))]}
+		if err := s.WriteSnapshotChunk(c); err != nil {
+			return err
+		}
+	}
+	if err := s.InstallSnapshot(meta); err != nil {
+		return err
+	}
+	say("J %d %d", i, t)
+	return nil
+}
+
 // crashModel is what the parent knows is durable.
 type crashModel struct {
 	ents map[raft.Index][2]uint64 // index -> term, round
@@ -113,9 +174,14 @@ type crashModel struct {
 	// written without fsync and may be lost (the leader resends commit).
 	minCommit raft.Index
 	trunc     raft.Index // a truncating append announced after the last S (0: none)
-	maxCompa  raft.Index // largest compaction announced
+	maxCompa  raft.Index // largest compaction announced (installs included)
+	// snap is the durable snapshot; pend one announced (P, I) but not
+	// reported done, which a reopen may or may not find; pendInstall says
+	// that pend is an install.
+	snap, pend  raft.SnapshotMeta
+	pendInstall bool
 	// counts of what the children did, for the summary
-	truncations, compactions int
+	truncations, compactions, snapshots, installs, installStarts, interrupted, installedAtKill int
 }
 
 func TestCrashRecovery(t *testing.T) {
@@ -147,10 +213,11 @@ func TestCrashRecovery(t *testing.T) {
 		mustClose(t, s)
 		checkIdempotent(t, dir, m.last, seed, round)
 	}
-	t.Logf("%d rounds: %d torn tails cut, %d files removed at open; children made %d truncating appends, %d compactions; log ends at %d",
-		rounds, torn, removed, m.truncations, m.compactions, m.last)
-	if torn == 0 || m.truncations == 0 {
-		t.Errorf("seed %d: the crash test did not exercise torn tails (%d) or truncations (%d)", seed, torn, m.truncations)
+	t.Logf("%d rounds: %d torn tails cut, %d files removed at open; children made %d truncating appends, %d compactions, %d snapshots, %d installs begun (%d completed); %d kills during a snapshot or install (%d found the install done); log ends at %d",
+		rounds, torn, removed, m.truncations, m.compactions, m.snapshots, m.installStarts, m.installs, m.interrupted, m.installedAtKill, m.last)
+	if torn == 0 || m.truncations == 0 || m.snapshots == 0 || m.installStarts == 0 {
+		t.Errorf("seed %d: the crash test did not exercise torn tails (%d), truncations (%d), snapshots (%d) or installs (%d)",
+			seed, torn, m.truncations, m.snapshots, m.installStarts)
 	}
 }
 
@@ -182,7 +249,7 @@ func runCrashChild(t *testing.T, dir string, round int, seed uint64, d time.Dura
 	_ = cmd.Process.Kill()
 	lines := <-linesc
 	_ = cmd.Wait()
-	if len(lines) == 0 || lines[0] != "R" {
+	if len(lines) == 0 || lines[0] != "R" || stderr.Len() > 0 {
 		t.Fatalf("seed %d round %d: child failed: %s", seed, round, stderr.String())
 	}
 	return lines[1:]
@@ -223,6 +290,12 @@ func (m *crashModel) apply(t *testing.T, lines []string) {
 			fmt.Sscanf(l, "C %d", &a[0])
 			m.maxCompa = max(m.maxCompa, raft.Index(a[0]))
 			m.compactions++
+		case 'P', 'Q', 'I', 'J':
+			if l[0] == 'I' {
+				m.installStarts++
+			}
+			fmt.Sscanf(l[2:], "%d %d", &a[0], &a[1])
+			m.applySnap(l[0], raft.SnapshotMeta{Index: raft.Index(a[0]), Term: raft.Term(a[1])})
 		case 'S':
 			if _, err := fmt.Sscanf(l, "S %d %d %d %d %d", &a[0], &a[1], &a[2], &a[3], &a[4]); err != nil {
 				t.Fatalf("bad child line %q", l)
@@ -236,6 +309,63 @@ func (m *crashModel) apply(t *testing.T, lines []string) {
 			m.trunc = 0
 		}
 	}
+}
+
+func (m *crashModel) applySnap(op byte, meta raft.SnapshotMeta) {
+	switch op {
+	case 'P', 'I':
+		m.pend, m.pendInstall = meta, op == 'I'
+	case 'Q':
+		m.snap, m.pend = meta, raft.SnapshotMeta{}
+		m.snapshots++
+	case 'J':
+		m.snap, m.pend = meta, raft.SnapshotMeta{}
+		m.installs++
+		clear(m.ents)
+		m.last, m.trunc = meta.Index, 0
+		m.maxCompa = max(m.maxCompa, meta.Index)
+	}
+}
+
+// checkSnapshot verifies the reopened snapshot: the durable one or the
+// pending one, with the child's data. It reports whether a pending
+// install took effect.
+func (m *crashModel) checkSnapshot(t *testing.T, fail func(string, ...any), s *file.Storage) bool {
+	got, _ := s.Snapshot()
+	same := func(a, b raft.SnapshotMeta) bool { return a.Index == b.Index && a.Term == b.Term }
+	pending := m.pend.Index != 0 && same(got, m.pend)
+	if !same(got, m.snap) && !pending {
+		fail("snapshot %+v, durable was %+v, pending %+v", got, m.snap, m.pend)
+	}
+	if !got.IsEmpty() {
+		_, rc, err := s.OpenSnapshot()
+		if err != nil {
+			fail("OpenSnapshot: %v", err)
+		}
+		data, err := io.ReadAll(rc)
+		_ = rc.Close()
+		if err != nil || !bytes.Equal(data, crashSnapData(got.Index, got.Term)) {
+			fail("snapshot %d data: %d bytes, %v", got.Index, len(data), err)
+		}
+	}
+	if m.pend.Index != 0 {
+		m.interrupted++
+	}
+	installed := pending && m.pendInstall
+	if installed {
+		m.installedAtKill++
+	}
+	m.snap, m.pend = got, raft.SnapshotMeta{}
+	if installed {
+		first, _ := s.FirstIndex()
+		last, _ := s.LastIndex()
+		if first != got.Index+1 || last != got.Index {
+			fail("installed snapshot %d, log %d..%d", got.Index, first, last)
+		}
+		clear(m.ents)
+		m.last, m.trunc, m.maxCompa = got.Index, 0, max(m.maxCompa, got.Index)
+	}
+	return installed
 }
 
 func (m *crashModel) durable(start, end raft.Index, term raft.Term) {
@@ -255,6 +385,7 @@ func (m *crashModel) check(t *testing.T, s *file.Storage, round int, seed uint64
 	fail := func(format string, args ...any) {
 		t.Fatalf("seed %d round %d: "+format, append([]any{seed, round}, args...)...)
 	}
+	m.checkSnapshot(t, fail, s)
 	bound := m.last
 	if m.trunc != 0 {
 		bound = min(bound, m.trunc-1)
@@ -271,6 +402,8 @@ func (m *crashModel) check(t *testing.T, s *file.Storage, round int, seed uint64
 		fail("hard state %+v, but %+v was durable", hs, m.hs)
 	case hs.Commit < m.minCommit:
 		fail("commit %d, but %d was fsynced", hs.Commit, m.minCommit)
+	case hs.Commit < m.snap.Index:
+		fail("commit %d below the snapshot %d", hs.Commit, m.snap.Index)
 	}
 	m.verifyEntries(t, fail, allEntries(t, s), bound, round)
 	m.last, m.trunc, m.hs, m.minCommit = last, 0, hs, hs.Commit // Open fsyncs what it found

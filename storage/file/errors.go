@@ -29,8 +29,6 @@ var (
 	// log suffix (indexes not contiguous, terms decreasing, unknown type,
 	// or a record over MaxRecordBytes). Nothing was written.
 	ErrInvalidEntries = errors.New("storage/file: invalid entries")
-	// ErrNoSnapshot: OpenSnapshot found no snapshot.
-	ErrNoSnapshot = errors.New("storage/file: no snapshot")
 	// ErrOptions: Open was given invalid Options.
 	ErrOptions = errors.New("storage/file: invalid options")
 )

@@ -1,6 +1,7 @@
 package file
 
 import (
+	"io"
 	"testing"
 	"unsafe"
 
@@ -41,5 +42,32 @@ func TestSegName(t *testing.T) {
 		if _, ok := parseSegName(bad); ok {
 			t.Fatalf("%s parsed", bad)
 		}
+	}
+}
+
+// TestCompactShrinksIndex: the memory of the in-memory index goes with the
+// entries Compact drops.
+func TestCompactShrinksIndex(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{ClusterID: 1, NodeID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ents := make([]raft.Entry, 5000)
+	for i := range ents {
+		ents[i] = raft.Entry{Index: raft.Index(i + 1), Term: 1}
+	}
+	if err := s.Append(ents); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateSnapshot(4990, 1, func(io.Writer) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	before := cap(s.idx)
+	if err := s.Compact(4990); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.idx) != 10 || cap(s.idx) > 64 {
+		t.Fatalf("index of %d entries keeps capacity %d (was %d)", len(s.idx), cap(s.idx), before)
 	}
 }

@@ -37,6 +37,12 @@ func (s *Storage) closeFiles() {
 	if s.hsf.f != nil {
 		_ = s.hsf.f.Close()
 	}
+	if s.snapf != nil {
+		_ = s.snapf.Close()
+	}
+	if s.in.f != nil {
+		_ = s.in.f.Close() // Open deletes the file
+	}
 }
 
 func (s *Storage) open() error {
@@ -56,7 +62,9 @@ func (s *Storage) open() error {
 		}
 	}
 	steps := []func() error{
-		s.checkMeta, s.loadLogStart, s.loadHardState,
+		s.checkMeta, s.loadLogStart,
+		func() error { return s.loadSnapshot(ls.snapshot) },
+		s.loadHardState,
 		func() error { return s.recoverLog(ls.segs) },
 		s.checkHardState, s.makeDurable,
 	}
@@ -66,7 +74,7 @@ func (s *Storage) open() error {
 		}
 	}
 	s.rec.Segments, s.rec.Entries = len(s.segs), len(s.idx)
-	s.log.Info("storage opened", "first", uint64(s.ci+1), "last", uint64(s.lastIndex()),
+	s.log.Info("storage opened", "snapshot", uint64(s.snap.Index), "first", uint64(s.ci+1), "last", uint64(s.lastIndex()),
 		"term", uint64(s.hs.Term), "commit", uint64(s.hs.Commit), "segments", len(s.segs))
 	return nil
 }
@@ -80,7 +88,9 @@ type listing struct {
 
 // list reads the directory and removes temp files: a *.tmp file is an
 // atomic replacement (META, LOGSTART, SNAPSHOT) that crashed before its
-// rename, so the file it was to replace is still the valid one.
+// rename, so the file it was to replace is still the valid one, and
+// SNAPSHOT.incoming is a snapshot whose transfer or installation a crash
+// interrupted before its rename (the leader sends it again).
 func (s *Storage) list() (listing, error) {
 	var ls listing
 	des, err := s.fs.ReadDir(s.dir)
@@ -101,7 +111,7 @@ func (s *Storage) list() (listing, error) {
 			ls.snapshot = true
 		case isSeg && de.Type().IsRegular():
 			ls.segs = append(ls.segs, first)
-		case strings.HasSuffix(name, tmpSuffix) && de.Type().IsRegular():
+		case (name == incomingName || strings.HasSuffix(name, tmpSuffix)) && de.Type().IsRegular():
 			if err := s.fs.Remove(s.path(name)); err != nil {
 				return ls, fmt.Errorf("storage/file: removing leftover %w", err)
 			}
@@ -215,6 +225,8 @@ func (s *Storage) checkHardState() error {
 		s.hs = raft.HardState{Term: lt, Commit: s.hs.Commit}
 		s.rec.TermRaisedToLog = true
 	}
+	// The snapshot's entries are committed: the core starts from them.
+	s.hs.Commit = max(s.hs.Commit, s.snap.Index)
 	return nil
 }
 

@@ -15,15 +15,57 @@ type logScan struct {
 	next     raft.Index // index the next record must have
 	prevTerm raft.Term  // terms never decrease along the log
 	buf      []byte
+	// fromSnap: the snapshot is ahead of LOGSTART. The log must then hold
+	// the snapshot's last entry with its term, or start right after it;
+	// any other log is discarded (errLogBehind), not corrupt:
+	// InstallSnapshot renames SNAPSHOT before it removes the log.
+	fromSnap bool
 }
 
-// recoverLog validates every segment and builds the in-memory index.
+// errLogBehind: the log does not hold the snapshot's last entry with the
+// snapshot's term (it ends before it, or has another term there).
+var errLogBehind = errors.New("the log does not reach the snapshot")
+
+// recoverLog validates every segment and builds the in-memory index. With
+// a snapshot ahead of LOGSTART, a log that holds the snapshot's last entry
+// with its term is kept from LOGSTART on (entries after the snapshot are
+// valid entries of this node), a log that starts right after the snapshot
+// is the one InstallSnapshot started, and any other is discarded.
 func (s *Storage) recoverLog(firsts []raft.Index) error {
+	if !s.snap.IsEmpty() && s.snap.Index == s.ci && s.snap.Term != s.ct {
+		return corrupt(s.path(logStartName), -1, fmt.Sprintf("entry %d has term %d, but SNAPSHOT says %d", s.ci, s.ct, s.snap.Term))
+	}
 	firsts, err := s.removeCompacted(firsts)
 	if err != nil {
 		return err
 	}
-	var sc logScan
+	sc := logScan{fromSnap: s.snap.Index > s.ci}
+	logStart := s.ci
+	err = s.scanLog(&sc, firsts)
+	switch {
+	case errors.Is(err, errLogBehind):
+		err = s.discardLogAtOpen(firsts, err)
+	case err != nil:
+		return err
+	case len(s.segs) == 0:
+		err = s.createFirstSegment()
+	default:
+		n := len(s.segs)
+		err = s.removeCompactedSegments()
+		s.rec.RemovedFiles += n - len(s.segs)
+	}
+	if err == nil && s.ci != logStart {
+		// The log restarts after the snapshot (an InstallSnapshot was
+		// interrupted): LOGSTART records it, as InstallSnapshot's last
+		// step does, so that a later snapshot does not leave the log's
+		// start unexplained.
+		err = s.writeAtomic(logStartName, encodeLogStart(s.ci, s.ct))
+	}
+	return err
+}
+
+// scanLog opens and validates the segments in order.
+func (s *Storage) scanLog(sc *logScan, firsts []raft.Index) error {
 	for k, first := range firsts {
 		isLast := k == len(firsts)-1
 		seg, err := s.openSegment(first, isLast, uint32(len(s.segs)))
@@ -34,27 +76,60 @@ func (s *Storage) recoverLog(firsts []raft.Index) error {
 			break
 		}
 		s.segs = append(s.segs, seg)
-		if err := s.checkContinuity(&sc, seg); err != nil {
+		if err := s.checkContinuity(sc, seg); err != nil {
 			return err
 		}
-		if err := s.scanSegment(&sc, seg, isLast); err != nil {
+		if err := s.scanSegment(sc, seg, isLast); err != nil {
 			return err
 		}
 	}
-	if len(s.segs) == 0 {
-		return s.createFirstSegment()
-	}
-	if sc.next-1 < s.ci {
+	switch {
+	case len(s.segs) == 0 && sc.fromSnap:
+		return fmt.Errorf("%w: no segment", errLogBehind)
+	case len(s.segs) == 0:
+		return nil
+	case sc.next-1 < s.ci:
 		return corrupt(s.path(logStartName), -1, fmt.Sprintf("compaction point %d is beyond the log's last entry %d", s.ci, sc.next-1))
+	case sc.fromSnap && sc.next-1 < s.snap.Index:
+		return fmt.Errorf("%w: the log ends at %d, the snapshot at %d", errLogBehind, sc.next-1, s.snap.Index)
 	}
 	return nil
 }
 
+// discardLogAtOpen completes an interrupted InstallSnapshot: it removes
+// every segment, newest first (as InstallSnapshot does, so that a crash
+// here leaves a prefix that still does not reach the snapshot), makes the
+// removals durable, and starts an empty log after the snapshot.
+func (s *Storage) discardLogAtOpen(firsts []raft.Index, why error) error {
+	s.log.Warn("log discarded: it does not reach the snapshot", "snapshot", uint64(s.snap.Index), "why", why.Error())
+	for _, seg := range s.segs {
+		_ = seg.f.Close()
+	}
+	s.segs, s.idx = nil, nil
+	s.ci, s.ct = s.snap.Index, s.snap.Term
+	for k := len(firsts) - 1; k >= 0; k-- {
+		path := s.path(segName(firsts[k]))
+		switch err := s.fs.Remove(path); {
+		case err == nil:
+			s.rec.RemovedFiles++
+		case !errors.Is(err, os.ErrNotExist): // a torn new segment is gone already
+			return fmt.Errorf("storage/file: discarding the log: %w", err)
+		}
+	}
+	if err := s.syncDir(); err != nil {
+		return fmt.Errorf("storage/file: fsync %s: %w", s.dir, err)
+	}
+	s.rec.LogDiscarded = true
+	return s.createFirstSegment()
+}
+
 // removeCompacted deletes segments whose entries all precede the compaction
 // point: Compact records the point durably first, then removes them, and a
-// crash may interrupt the removal.
+// crash may interrupt the removal. The segment holding the compaction
+// point itself is kept for the scan, which checks its term there; the
+// scan's caller removes it afterwards.
 func (s *Storage) removeCompacted(firsts []raft.Index) ([]raft.Index, error) {
-	for len(firsts) > 1 && firsts[1] <= s.ci+1 {
+	for len(firsts) > 1 && firsts[1] <= s.ci {
 		path := s.path(segName(firsts[0]))
 		if err := s.fs.Remove(path); err != nil {
 			return nil, fmt.Errorf("storage/file: removing compacted segment: %w", err)
@@ -145,7 +220,11 @@ func (s *Storage) holdsFrame(seg *segment) bool {
 // predecessor's last record; otherwise a segment is missing.
 func (s *Storage) checkContinuity(sc *logScan, seg *segment) error {
 	if len(s.segs) == 1 {
-		if seg.first > s.ci+1 {
+		switch {
+		case seg.first <= s.ci+1:
+		case sc.fromSnap && seg.first == s.snap.Index+1:
+			s.ci, s.ct = s.snap.Index, s.snap.Term // the log InstallSnapshot started
+		default:
 			return corrupt(seg.path, 0, fmt.Sprintf("the log starts at index %d but the compaction point is %d: a segment is missing", seg.first, s.ci))
 		}
 	} else if seg.first != sc.next {
@@ -208,6 +287,8 @@ func (s *Storage) acceptRecord(sc *logScan, seg *segment, off int64, rec []byte)
 		return corrupt(seg.path, off, fmt.Sprintf("record holds index %d, expected %d", e.Index, sc.next))
 	case e.Term < sc.prevTerm:
 		return corrupt(seg.path, off, fmt.Sprintf("entry %d has term %d, below its predecessor's %d", e.Index, e.Term, sc.prevTerm))
+	case sc.fromSnap && e.Index == s.snap.Index && e.Term != s.snap.Term:
+		return fmt.Errorf("%w: entry %d has term %d, the snapshot's %d", errLogBehind, e.Index, e.Term, s.snap.Term)
 	case e.Index == s.ci && e.Term != s.ct:
 		return corrupt(seg.path, off, fmt.Sprintf("entry %d has term %d but LOGSTART says %d", e.Index, e.Term, s.ct))
 	}

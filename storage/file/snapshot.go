@@ -4,126 +4,173 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/crc32"
 	"io"
 	"os"
 
 	"github.com/embraft/embraft/raft"
+	"github.com/embraft/embraft/storage"
 )
 
-// SnapshotMeta describes a saved snapshot.
-type SnapshotMeta struct {
-	// Index and Term are those of the last entry the snapshot covers.
-	Index raft.Index
-	Term  raft.Term
-	// Config is opaque to storage (the cluster configuration); stored as is.
-	Config []byte
+// Snapshot implements raft.Storage: the stored snapshot's metadata, from
+// memory.
+func (s *Storage) Snapshot() (raft.SnapshotMeta, error) {
+	if err := s.usable(); err != nil {
+		return raft.SnapshotMeta{}, err
+	}
+	return s.snap, nil
 }
 
-// MaxSnapshotConfigBytes bounds SnapshotMeta.Config.
-const MaxSnapshotConfigBytes = 1 << 20
-
-// The SNAPSHOT file:
-//
-//	header   magic(8) version u32 index u64 term u64 configLen u32
-//	         config(configLen) crc u32 (CRC-32C of the header before it)
-//	data     the snapshot bytes
-//	trailer  dataLen u64 dataCRC u32 crc u32 (CRC-32C of the 12 bytes before)
-const (
-	snapFixedLen   = 8 + 4 + 8 + 8 + 4
-	snapTrailerLen = 16
-)
-
-// SaveSnapshot stores a snapshot, replacing the previous one atomically:
-// it writes SNAPSHOT.tmp (header, data, trailer with the data's CRC),
-// fsyncs it, renames it over SNAPSHOT and fsyncs the directory. A crash at
-// any point leaves the previous snapshot intact (Open removes the temp
-// file). An error reading data leaves the storage usable; an I/O error
-// fails it like any other.
-func (s *Storage) SaveSnapshot(meta SnapshotMeta, data io.Reader) error {
+// ReadSnapshot implements raft.Storage with one positioned read of the
+// SNAPSHOT file, through a handle kept open for the current snapshot. It
+// does not check the data's CRC: a receiver checks the whole snapshot
+// against it before installing it.
+func (s *Storage) ReadSnapshot(index raft.Index, off uint64, p []byte) (int, error) {
 	if err := s.usable(); err != nil {
-		return err
+		return 0, err
 	}
-	if len(meta.Config) > MaxSnapshotConfigBytes {
-		return fmt.Errorf("%w: snapshot config of %d bytes exceeds %d", ErrOptions, len(meta.Config), MaxSnapshotConfigBytes)
+	if s.snap.IsEmpty() || index != s.snap.Index {
+		return 0, raft.ErrSnapshotChanged
+	}
+	if off >= s.snap.Size {
+		return 0, nil
+	}
+	p = p[:min(uint64(len(p)), s.snap.Size-off)]
+	at := snapHeaderLen + int64(off)
+	n, err := s.snapf.ReadAt(p, at)
+	if n < len(p) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return n, &CorruptError{File: s.path(snapshotName), Offset: at, Err: err}
+	}
+	return n, nil
+}
+
+// CreateSnapshot implements storage.Storage. write streams the data into
+// SNAPSHOT.tmp through a 64 KiB buffer (the data is never held whole),
+// which computes its size and CRC; then the header is written at the
+// start, the file fsynced, renamed over SNAPSHOT and the directory
+// fsynced. A crash at any point leaves the previous snapshot (Open removes
+// the temp file). Refused: index below the stored snapshot's or the
+// compaction point (raft.ErrCompacted), beyond the log
+// (raft.ErrUnavailable), or whose term is not term
+// (raft.ErrSnapshotMismatch). An error of write, or of the temp file,
+// leaves the storage usable; a failed rename fails it.
+func (s *Storage) CreateSnapshot(index raft.Index, term raft.Term, write func(io.Writer) error) (raft.SnapshotMeta, error) {
+	if err := s.usable(); err != nil {
+		return raft.SnapshotMeta{}, err
+	}
+	if err := s.checkSnapshotPoint(index, term); err != nil {
+		return raft.SnapshotMeta{}, err
+	}
+	if len(s.wbuf) > 0 || s.dirty {
+		// The covered entries become durable first, so that the stored
+		// log always reaches a snapshot this node made (Open discards a
+		// log that does not).
+		if err := s.Sync(); err != nil {
+			return raft.SnapshotMeta{}, err
+		}
 	}
 	tmp := s.path(snapshotName + tmpSuffix)
-	f, err := s.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, meta, err := s.writeSnapshotTemp(tmp, index, term, write)
 	if err != nil {
-		return s.fail("create", tmp, err)
+		return raft.SnapshotMeta{}, err
 	}
-	rerr, werr := writeSnapshot(f, meta, data)
-	if werr == nil {
-		s.stats.Fsyncs++
-		werr = f.Sync()
+	if err := s.publishSnapshot(f, tmp, meta); err != nil {
+		return raft.SnapshotMeta{}, err
 	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
+	return meta, nil
+}
+
+func (s *Storage) checkSnapshotPoint(index raft.Index, term raft.Term) error {
+	switch {
+	case index < s.snap.Index || index < s.ci:
+		return raft.ErrCompacted
+	case index > s.lastIndex():
+		return raft.ErrUnavailable
 	}
-	if rerr != nil || werr != nil {
-		_ = s.fs.Remove(tmp)
-		if werr != nil {
-			return s.fail("write", tmp, werr)
-		}
-		return fmt.Errorf("storage/file: reading snapshot data: %w", rerr)
-	}
-	if err := s.fs.Rename(tmp, s.path(snapshotName)); err != nil {
-		return s.fail("rename", tmp, err)
-	}
-	if err := s.syncDir(); err != nil {
-		return s.fail("fsync", s.dir, err)
+	if t, _ := s.Term(index); index == 0 || t != term {
+		return fmt.Errorf("%w: entry %d has term %d, not %d", raft.ErrSnapshotMismatch, index, t, term)
 	}
 	return nil
 }
 
-// writeSnapshot writes the whole file, returning the data reader's error
-// and the file's error separately.
-func writeSnapshot(f File, meta SnapshotMeta, data io.Reader) (rerr, werr error) {
-	w := bufio.NewWriterSize(&fileWriter{f: f}, 64<<10)
-	hdr := append(snapMagic[:0:0], snapMagic[:]...)
-	hdr = le.AppendUint32(hdr, formatVersion)
-	hdr = le.AppendUint64(hdr, uint64(meta.Index))
-	hdr = le.AppendUint64(hdr, uint64(meta.Term))
-	hdr = le.AppendUint32(hdr, uint32(len(meta.Config)))
-	hdr = append(hdr, meta.Config...)
-	hdr = le.AppendUint32(hdr, crc(hdr))
-	if _, err := w.Write(hdr); err != nil {
-		return nil, err
+// writeSnapshotTemp writes a complete, fsynced snapshot file at tmp and
+// returns it open. On failure the temp file is removed.
+func (s *Storage) writeSnapshotTemp(tmp string, index raft.Index, term raft.Term, write func(io.Writer) error) (File, raft.SnapshotMeta, error) {
+	meta := raft.SnapshotMeta{Index: index, Term: term}
+	f, err := s.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, meta, fmt.Errorf("storage/file: creating %s: %w", tmp, err)
 	}
-	n, sum, rerr, werr := copySnapshotData(w, data)
-	if rerr != nil || werr != nil {
-		return rerr, werr
+	sw := &snapWriter{buf: bufio.NewWriterSize(&fileWriter{f: f, off: snapHeaderLen}, 64<<10)}
+	werr := write(sw)
+	if sw.err == nil {
+		sw.err = sw.buf.Flush()
 	}
-	tr := le.AppendUint64(nil, uint64(n))
-	tr = le.AppendUint32(tr, sum)
-	tr = le.AppendUint32(tr, crc(tr))
-	if _, err := w.Write(tr); err != nil {
-		return nil, err
+	meta.Size, meta.CRC = sw.n, sw.crc
+	if werr == nil && sw.err == nil {
+		sw.err = s.writeAndSync(f, encodeSnapHeader(snapMagic, meta))
 	}
-	return nil, w.Flush()
+	if werr != nil || sw.err != nil {
+		_ = f.Close()
+		_ = s.fs.Remove(tmp)
+		if sw.err != nil {
+			return nil, meta, fmt.Errorf("storage/file: writing %s: %w", tmp, sw.err)
+		}
+		return nil, meta, fmt.Errorf("storage/file: snapshot data: %w", werr)
+	}
+	return f, meta, nil
 }
 
-// copySnapshotData copies data to w, computing its length and CRC, and
-// tells the reader's errors from the writer's.
-func copySnapshotData(w io.Writer, data io.Reader) (n int64, sum uint32, rerr, werr error) {
-	buf := make([]byte, 32<<10)
-	for {
-		k, err := data.Read(buf)
-		if k > 0 {
-			sum = crc32.Update(sum, castagnoli, buf[:k])
-			n += int64(k)
-			if _, werr = w.Write(buf[:k]); werr != nil {
-				return n, sum, nil, werr
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return n, sum, nil, nil
-		}
-		if err != nil {
-			return n, sum, err, nil
-		}
+// writeAndSync writes a header at offset 0 and fsyncs the file.
+func (s *Storage) writeAndSync(f File, hdr []byte) error {
+	if _, err := f.WriteAt(hdr, 0); err != nil {
+		return err
 	}
+	s.stats.Fsyncs++
+	return f.Sync()
+}
+
+// publishSnapshot renames a complete, fsynced snapshot file over SNAPSHOT
+// and fsyncs the directory; f, open on it, then serves ReadSnapshot. A
+// failure here leaves it unknown which snapshot a restart finds, so it
+// fails the storage.
+func (s *Storage) publishSnapshot(f File, from string, meta raft.SnapshotMeta) error {
+	if err := s.fs.Rename(from, s.path(snapshotName)); err != nil {
+		_ = f.Close()
+		return s.fail("rename", from, err)
+	}
+	if err := s.syncDir(); err != nil {
+		_ = f.Close()
+		return s.fail("fsync", s.dir, err)
+	}
+	if s.snapf != nil {
+		_ = s.snapf.Close()
+	}
+	s.snap, s.snapf = meta, f
+	return nil
+}
+
+// snapWriter is the io.Writer CreateSnapshot's caller writes to: it counts
+// and checksums the data, and keeps the file's error apart from the
+// caller's, so that only I/O failures are reported as such.
+type snapWriter struct {
+	buf *bufio.Writer
+	n   uint64
+	crc uint32
+	err error
+}
+
+func (w *snapWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.buf.Write(p)
+	w.n += uint64(n)
+	w.crc = raft.UpdateSnapshotCRC(w.crc, p[:n])
+	w.err = err
+	return n, err
 }
 
 // fileWriter adapts a File to io.Writer with positioned writes.
@@ -138,82 +185,96 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// OpenSnapshot returns the saved snapshot: its metadata and a reader of
-// its data, which the caller must close. The whole file is validated
-// (header, trailer, the data's CRC) before it returns, so a restore never
-// starts on damaged data. ErrNoSnapshot if none was saved.
-func (s *Storage) OpenSnapshot() (SnapshotMeta, io.ReadCloser, error) {
+// OpenSnapshot implements storage.Storage: the reader reads the SNAPSHOT
+// file through its own handle (so it survives a later snapshot replacing
+// the file) and checks the data's CRC as it goes: at the end, a mismatch
+// or a short file is a *CorruptError that matches raft.ErrSnapshotMismatch
+// and ErrCorrupt. Nothing is read twice; a restore must not commit what
+// it read before the reader reported io.EOF.
+func (s *Storage) OpenSnapshot() (raft.SnapshotMeta, io.ReadCloser, error) {
 	if err := s.usable(); err != nil {
-		return SnapshotMeta{}, nil, err
+		return raft.SnapshotMeta{}, nil, err
+	}
+	if s.snap.IsEmpty() {
+		return raft.SnapshotMeta{}, nil, storage.ErrNoSnapshot
 	}
 	path := s.path(snapshotName)
 	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		return SnapshotMeta{}, nil, ErrNoSnapshot
-	}
 	if err != nil {
-		return SnapshotMeta{}, nil, fmt.Errorf("storage/file: %w", err)
+		return raft.SnapshotMeta{}, nil, fmt.Errorf("storage/file: %w", err)
 	}
-	meta, data, err := readSnapshot(f, path)
-	if err != nil {
-		_ = f.Close()
-		return SnapshotMeta{}, nil, err
-	}
-	return meta, struct {
-		io.Reader
-		io.Closer
-	}{data, f}, nil
+	r := &snapReader{r: io.NewSectionReader(f, snapHeaderLen, int64(s.snap.Size)), f: f, path: path, meta: s.snap}
+	return s.snap, r, nil
 }
 
-// readSnapshot validates a SNAPSHOT file and returns its data section.
-func readSnapshot(f File, path string) (SnapshotMeta, *io.SectionReader, error) {
-	var meta SnapshotMeta
-	st, err := f.Stat()
-	if err != nil {
-		return meta, nil, &CorruptError{File: path, Offset: -1, Err: err}
-	}
-	size := st.Size()
-	fixed := make([]byte, snapFixedLen)
-	if _, err := f.ReadAt(fixed, 0); err != nil || [8]byte(fixed[:8]) != snapMagic {
-		return meta, nil, corrupt(path, 0, "bad snapshot header")
-	}
-	if v := le.Uint32(fixed[8:]); v != formatVersion {
-		return meta, nil, fmt.Errorf("%w: %s has format version %d", ErrVersion, path, v)
-	}
-	clen := int64(le.Uint32(fixed[28:]))
-	hdrLen := snapFixedLen + clen + 4
-	if clen > MaxSnapshotConfigBytes || hdrLen+snapTrailerLen > size {
-		return meta, nil, corrupt(path, 28, "bad snapshot config length")
-	}
-	hdr := make([]byte, hdrLen)
-	if _, err := f.ReadAt(hdr, 0); err != nil || le.Uint32(hdr[hdrLen-4:]) != crc(hdr[:hdrLen-4]) {
-		return meta, nil, corrupt(path, 0, "snapshot header checksum mismatch")
-	}
-	meta = SnapshotMeta{Index: raft.Index(le.Uint64(fixed[12:])), Term: raft.Term(le.Uint64(fixed[20:])),
-		Config: hdr[snapFixedLen : snapFixedLen+clen]}
-	data := io.NewSectionReader(f, hdrLen, size-hdrLen-snapTrailerLen)
-	if err := checkSnapshotData(f, path, data, size); err != nil {
-		return SnapshotMeta{}, nil, err
-	}
-	return meta, data, nil
+// snapReader verifies the snapshot's length and CRC as it is read.
+type snapReader struct {
+	r    *io.SectionReader
+	f    File
+	path string
+	meta raft.SnapshotMeta
+	n    uint64
+	crc  uint32
 }
 
-// checkSnapshotData verifies the trailer and the data's CRC.
-func checkSnapshotData(f File, path string, data *io.SectionReader, size int64) error {
-	tr := make([]byte, snapTrailerLen)
-	at := size - snapTrailerLen
-	if _, err := f.ReadAt(tr, at); err != nil || le.Uint32(tr[12:]) != crc(tr[:12]) {
-		return corrupt(path, at, "bad snapshot trailer")
+func (r *snapReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n += uint64(n)
+	r.crc = raft.UpdateSnapshotCRC(r.crc, p[:n])
+	if !errors.Is(err, io.EOF) {
+		return n, err
 	}
-	if int64(le.Uint64(tr)) != data.Size() {
-		return corrupt(path, at, "snapshot data length mismatch")
+	switch {
+	case r.n != r.meta.Size:
+		err = fmt.Errorf("%w: file ends after %d of %d data bytes", raft.ErrSnapshotMismatch, r.n, r.meta.Size)
+	case r.crc != r.meta.CRC:
+		err = fmt.Errorf("%w: data CRC %08x, header says %08x", raft.ErrSnapshotMismatch, r.crc, r.meta.CRC)
+	default:
+		return n, io.EOF
 	}
-	var sum hash.Hash32 = crc32.New(castagnoli)
-	if _, err := io.Copy(sum, io.NewSectionReader(data, 0, data.Size())); err != nil {
+	return n, &CorruptError{File: r.path, Offset: -1, Err: err}
+}
+
+func (r *snapReader) Close() error { return r.f.Close() }
+
+// loadSnapshot reads the SNAPSHOT header at Open and keeps the file open
+// for ReadSnapshot. The file only ever appears by a rename after an fsync,
+// so a bad header or a length that disagrees with it is damage, never a
+// crash. The data's CRC is not read here (it would cost reading the whole
+// snapshot at every start): OpenSnapshot's reader checks it.
+func (s *Storage) loadSnapshot(present bool) error {
+	if !present {
+		return nil
+	}
+	path := s.path(snapshotName)
+	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
 		return &CorruptError{File: path, Offset: -1, Err: err}
 	}
-	if sum.Sum32() != le.Uint32(tr[8:]) {
-		return corrupt(path, -1, "snapshot data checksum mismatch")
+	meta, err := readSnapHeader(f, path)
+	if err != nil {
+		_ = f.Close()
+		return err
 	}
+	s.snap, s.snapf, s.rec.Snapshot = meta, f, meta
 	return nil
+}
+
+func readSnapHeader(f File, path string) (raft.SnapshotMeta, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return raft.SnapshotMeta{}, &CorruptError{File: path, Offset: -1, Err: err}
+	}
+	b := make([]byte, snapHeaderLen)
+	n, _ := f.ReadAt(b, 0)
+	meta, version, bad := decodeSnapHeader(b[:n])
+	switch {
+	case version != snapVersion && bad == "":
+		return meta, fmt.Errorf("%w: %s has snapshot format version %d, this build reads %d", ErrVersion, path, version, snapVersion)
+	case bad != "":
+		return meta, corrupt(path, 0, bad)
+	case uint64(st.Size()-snapHeaderLen) != meta.Size || st.Size() < snapHeaderLen:
+		return meta, corrupt(path, -1, fmt.Sprintf("file holds %d bytes, the header announces %d bytes of data after %d of header", st.Size(), meta.Size, snapHeaderLen))
+	}
+	return meta, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/embraft/embraft/raft"
+	"github.com/embraft/embraft/storage"
 	"github.com/embraft/embraft/storage/file"
 )
 
@@ -24,7 +25,21 @@ func snapData(seed uint64, n int) []byte {
 	return b
 }
 
-func readSnap(t *testing.T, s *file.Storage) (file.SnapshotMeta, []byte) {
+// writeData returns a CreateSnapshot writer of b, in uneven pieces.
+func writeData(b []byte) func(io.Writer) error {
+	return func(w io.Writer) error {
+		for len(b) > 0 {
+			k := min(len(b), 1+len(b)%7919)
+			if _, err := w.Write(b[:k]); err != nil {
+				return err
+			}
+			b = b[k:]
+		}
+		return nil
+	}
+}
+
+func readSnap(t *testing.T, s *file.Storage) (raft.SnapshotMeta, []byte) {
 	t.Helper()
 	meta, rc, err := s.OpenSnapshot()
 	if err != nil {
@@ -33,40 +48,92 @@ func readSnap(t *testing.T, s *file.Storage) (file.SnapshotMeta, []byte) {
 	defer rc.Close()
 	data, err := io.ReadAll(rc)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("reading the snapshot: %v", err)
 	}
 	return meta, data
 }
 
+func mustSnapshot(t testing.TB, s *file.Storage, i raft.Index, data []byte) raft.SnapshotMeta {
+	t.Helper()
+	term, err := s.Term(i)
+	if err != nil {
+		t.Fatalf("Term(%d): %v", i, err)
+	}
+	meta, err := s.CreateSnapshot(i, term, writeData(data))
+	if err != nil {
+		t.Fatalf("CreateSnapshot(%d): %v", i, err)
+	}
+	return meta
+}
+
 func TestSnapshotRoundTrip(t *testing.T) {
 	dir := t.TempDir()
+	buildLog(t, dir, 200, 200)
 	s := mustOpen(t, dir, opts())
-	if _, _, err := s.OpenSnapshot(); !errors.Is(err, file.ErrNoSnapshot) {
+	if _, _, err := s.OpenSnapshot(); !errors.Is(err, storage.ErrNoSnapshot) {
 		t.Fatalf("no snapshot yet: %v", err)
 	}
 	for k, n := range []int{0, 1, 300 << 10} {
-		want := file.SnapshotMeta{Index: raft.Index(100 + 10*k), Term: 7, Config: []byte("1,2,3")}
 		data := snapData(uint64(k), n)
-		if err := s.SaveSnapshot(want, bytes.NewReader(data)); err != nil {
-			t.Fatal(err)
+		i := raft.Index(100 + 10*k)
+		want := raft.SnapshotMeta{Index: i, Term: 1, Size: uint64(n), CRC: raft.SnapshotCRC(data)}
+		if got := mustSnapshot(t, s, i, data); got != want {
+			t.Fatalf("CreateSnapshot: %+v, want %+v", got, want)
 		}
 		mustClose(t, s)
 		s = mustOpen(t, dir, opts())
-		meta, got := readSnap(t, s)
-		if meta.Index != want.Index || meta.Term != want.Term || string(meta.Config) != string(want.Config) || !bytes.Equal(got, data) {
-			t.Fatalf("snapshot %d: got %+v and %d bytes", k, meta, len(got))
+		if got, _ := s.Snapshot(); got != want || s.Recovery().Snapshot != want {
+			t.Fatalf("after reopen: %+v, want %+v", got, want)
 		}
+		if meta, got := readSnap(t, s); meta != want || !bytes.Equal(got, data) {
+			t.Fatalf("snapshot %d: %+v and %d bytes", k, meta, len(got))
+		}
+		if hs, _ := s.InitialState(); hs.Commit != 200 {
+			t.Fatalf("commit %d", hs.Commit)
+		}
+		checkReadSnapshot(t, s, want, data)
 	}
 	mustClose(t, s)
-	// A flipped data byte is caught before any data is handed out.
+	// A flipped data byte is not read at Open; the reader reports it at
+	// the end, as a mismatch naming the file.
 	path := filepath.Join(dir, "SNAPSHOT")
 	b, _ := os.ReadFile(path)
 	b[len(b)/2] ^= 1
 	_ = os.WriteFile(path, b, 0o644)
 	s = mustOpen(t, dir, opts())
 	defer mustClose(t, s)
-	if _, _, err := s.OpenSnapshot(); !errors.Is(err, file.ErrCorrupt) {
+	_, rc, err := s.OpenSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	_, err = io.ReadAll(rc)
+	var ce *file.CorruptError
+	if !errors.Is(err, raft.ErrSnapshotMismatch) || !errors.As(err, &ce) || ce.File != path {
 		t.Fatalf("damaged snapshot: %v", err)
+	}
+}
+
+// checkReadSnapshot reads the snapshot through ReadSnapshot in odd pieces.
+func checkReadSnapshot(t *testing.T, s *file.Storage, meta raft.SnapshotMeta, data []byte) {
+	t.Helper()
+	var got []byte
+	p := make([]byte, 4093)
+	for {
+		n, err := s.ReadSnapshot(meta.Index, uint64(len(got)), p)
+		if err != nil {
+			t.Fatalf("ReadSnapshot at %d: %v", len(got), err)
+		}
+		if n == 0 {
+			break
+		}
+		got = append(got, p[:n]...)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("ReadSnapshot returned %d bytes, want %d", len(got), len(data))
+	}
+	if _, err := s.ReadSnapshot(meta.Index+1, 0, p); !errors.Is(err, raft.ErrSnapshotChanged) {
+		t.Fatalf("ReadSnapshot of another index: %v", err)
 	}
 }
 
@@ -82,62 +149,148 @@ func (r *failingReader) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-// TestSnapshotReaderError: a failing source leaves the previous snapshot
-// and the storage usable, and no temp file.
-func TestSnapshotReaderError(t *testing.T) {
+func TestCreateSnapshotRefusals(t *testing.T) {
 	dir := t.TempDir()
 	s := mustOpen(t, dir, opts())
 	defer mustClose(t, s)
+	_ = s.SetHardState(raft.HardState{Term: 2, Commit: 50})
+	mustAppendSync(t, s, mkEnts(1, 30, 1, 0))
+	mustAppendSync(t, s, mkEnts(31, 60, 2, 0))
+	if err := s.Compact(10); !errors.Is(err, raft.ErrUnavailable) {
+		t.Fatalf("Compact without a snapshot: %v", err)
+	}
 	old := snapData(1, 5000)
-	if err := s.SaveSnapshot(file.SnapshotMeta{Index: 5, Term: 1}, bytes.NewReader(old)); err != nil {
-		t.Fatal(err)
+	mustSnapshot(t, s, 40, old)
+	if err := s.Append(mkEnts(35, 35, 3, 0)); !errors.Is(err, raft.ErrCompacted) {
+		t.Fatalf("Append replacing entries the snapshot covers: %v", err)
 	}
-	if err := s.SaveSnapshot(file.SnapshotMeta{Index: 9, Term: 2}, &failingReader{n: 100000}); err == nil {
-		t.Fatal("SaveSnapshot with a failing reader succeeded")
+	cases := []struct {
+		i    raft.Index
+		term raft.Term
+		want error
+	}{{39, 2, raft.ErrCompacted}, {61, 2, raft.ErrUnavailable}, {45, 1, raft.ErrSnapshotMismatch}}
+	for _, c := range cases {
+		if _, err := s.CreateSnapshot(c.i, c.term, writeData(nil)); !errors.Is(err, c.want) {
+			t.Fatalf("CreateSnapshot(%d, %d): %v, want %v", c.i, c.term, err, c.want)
+		}
 	}
-	if meta, data := readSnap(t, s); meta.Index != 5 || !bytes.Equal(data, old) {
+	// A failing source leaves the previous snapshot, no temp file, and a
+	// usable storage.
+	_, err := s.CreateSnapshot(50, 2, func(w io.Writer) error { _, err := io.Copy(w, &failingReader{n: 100000}); return err })
+	if err == nil {
+		t.Fatal("CreateSnapshot with a failing source succeeded")
+	}
+	if meta, data := readSnap(t, s); meta.Index != 40 || !bytes.Equal(data, old) {
 		t.Fatalf("previous snapshot lost: %+v", meta)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "SNAPSHOT.tmp")); !os.IsNotExist(err) {
 		t.Fatalf("temp file left: %v", err)
 	}
-	mustAppendSync(t, s, mkEnts(1, 3, 1, 0))
+	if err := s.Compact(41); !errors.Is(err, raft.ErrUnavailable) {
+		t.Fatalf("Compact beyond the snapshot: %v", err)
+	}
+	if err := s.Compact(40); err != nil {
+		t.Fatal(err)
+	}
+	wantIndexes(t, s, 41, 60, 2)
+	mustAppendSync(t, s, mkEnts(61, 61, 2, 0))
+}
+
+// TestReadSnapshotChanged: a new snapshot turns reads of the old one into
+// ErrSnapshotChanged, but a reader opened before keeps reading the old
+// data whole.
+func TestReadSnapshotChanged(t *testing.T) {
+	dir := t.TempDir()
+	buildLog(t, dir, 50, 50)
+	s := mustOpen(t, dir, opts())
+	defer mustClose(t, s)
+	old := snapData(3, 100000)
+	m1 := mustSnapshot(t, s, 20, old)
+	_, rc, err := s.OpenSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	mustSnapshot(t, s, 30, snapData(4, 10))
+	if _, err := s.ReadSnapshot(m1.Index, 0, make([]byte, 10)); !errors.Is(err, raft.ErrSnapshotChanged) {
+		t.Fatalf("ReadSnapshot of the replaced snapshot: %v", err)
+	}
+	if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, old) {
+		t.Fatalf("reader of the replaced snapshot: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestSnapshotFileDamage: SNAPSHOT appears only by rename after an fsync,
+// so a bad header or length is damage, reported with the file and offset.
+func TestSnapshotFileDamage(t *testing.T) {
+	cases := []struct {
+		name   string
+		damage func([]byte) []byte
+		want   error
+		off    int64
+	}{
+		{"header byte", func(b []byte) []byte { b[13] ^= 1; return b }, file.ErrCorrupt, 0},
+		{"magic", func(b []byte) []byte { b[0] = 'X'; return b }, file.ErrCorrupt, 0},
+		{"short", func(b []byte) []byte { return b[:len(b)-1] }, file.ErrCorrupt, -1},
+		{"long", func(b []byte) []byte { return append(b, 0) }, file.ErrCorrupt, -1},
+		{"empty", func(b []byte) []byte { return nil }, file.ErrCorrupt, 0},
+		{"version 1", func(b []byte) []byte { b[8] = 1; return b }, file.ErrVersion, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			buildLog(t, dir, 20, 20)
+			s := mustOpen(t, dir, opts())
+			mustSnapshot(t, s, 10, snapData(5, 300))
+			mustClose(t, s)
+			path := filepath.Join(dir, "SNAPSHOT")
+			b, _ := os.ReadFile(path)
+			_ = os.WriteFile(path, c.damage(b), 0o644)
+			_, err := file.Open(dir, opts())
+			var ce *file.CorruptError
+			if !errors.Is(err, c.want) || (c.want == file.ErrCorrupt && (!errors.As(err, &ce) || ce.File != path || ce.Offset != c.off)) {
+				t.Fatalf("Open: %v, want %v at offset %d", err, c.want, c.off)
+			}
+		})
+	}
 }
 
 const snapChildEnv = "EMBRAFT_SNAPSHOT_CHILD"
 
-// slowReader yields data slowly so that the parent kills the child while
+// slowWriter writes data slowly so that the parent kills the child while
 // SNAPSHOT.tmp is being written.
-type slowReader struct{}
-
-func (slowReader) Read(p []byte) (int, error) {
-	time.Sleep(time.Millisecond)
+func slowWriter(w io.Writer) error {
+	p := make([]byte, 4096)
 	for i := range p {
 		p[i] = byte(i)
 	}
-	return len(p), nil
+	for {
+		time.Sleep(time.Millisecond)
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
 }
 
-// snapshotChild saves a snapshot that never finishes.
+// snapshotChild creates a snapshot that never finishes.
 func snapshotChild() int {
 	s, err := file.Open(os.Getenv(crashDirEnv), opts())
 	if err != nil {
 		return 2
 	}
 	os.Stdout.WriteString("R\n")
-	_ = s.SaveSnapshot(file.SnapshotMeta{Index: 99, Term: 9}, slowReader{})
+	_, _ = s.CreateSnapshot(15, 1, slowWriter)
 	return 3
 }
 
-// TestSnapshotCrash kills a process in the middle of SaveSnapshot: the
+// TestSnapshotCrash kills a process in the middle of CreateSnapshot: the
 // previous snapshot survives and Open removes the temp file.
 func TestSnapshotCrash(t *testing.T) {
 	dir := t.TempDir()
+	buildLog(t, dir, 20, 20)
 	s := mustOpen(t, dir, opts())
 	old := snapData(2, 70000)
-	if err := s.SaveSnapshot(file.SnapshotMeta{Index: 5, Term: 1, Config: []byte("c")}, bytes.NewReader(old)); err != nil {
-		t.Fatal(err)
-	}
+	want := mustSnapshot(t, s, 5, old)
 	mustClose(t, s)
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+snapChildEnv, crashDirEnv+"="+dir)
@@ -164,7 +317,7 @@ func TestSnapshotCrash(t *testing.T) {
 	}
 	s = mustOpen(t, dir, opts())
 	defer mustClose(t, s)
-	if meta, data := readSnap(t, s); meta.Index != 5 || string(meta.Config) != "c" || !bytes.Equal(data, old) {
+	if meta, data := readSnap(t, s); meta != want || !bytes.Equal(data, old) {
 		t.Fatalf("previous snapshot not intact: %+v", meta)
 	}
 	if _, err := os.Stat(tmp); !os.IsNotExist(err) {

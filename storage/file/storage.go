@@ -102,9 +102,13 @@ type Storage struct {
 	hsf hardStateFile
 
 	ci   raft.Index // compaction point: the entry before the first stored
-	ct   raft.Term  // its term
+	ct   raft.Term  // its term (from LOGSTART, or SNAPSHOT when it is ahead)
 	idx  []slot     // idx[k] describes entry ci+1+k
 	segs []*segment // in index order; the last is active (appended to)
+
+	snap  raft.SnapshotMeta // the stored snapshot (SNAPSHOT); empty: none
+	snapf File              // SNAPSHOT, open for ReadSnapshot
+	in    incoming          // the snapshot arriving from the leader
 
 	wbuf      []byte // frames appended but not yet written to the active segment
 	dirty     bool   // the active segment has writes not yet fsynced
@@ -133,8 +137,14 @@ type Recovery struct {
 	Entries         int    // entries in the log after recovery
 	TornFile        string // segment whose torn tail was cut, if any
 	TornBytes       int64  // bytes cut from it
-	RemovedFiles    int    // temp files, torn new segments, compacted segments
+	RemovedFiles    int    // temp files, torn new segments, compacted or discarded segments
 	TermRaisedToLog bool   // hard state term was behind the log's (see Open)
+	// Snapshot is the stored snapshot found (empty: none).
+	Snapshot raft.SnapshotMeta
+	// LogDiscarded: the log did not reach the snapshot (an InstallSnapshot
+	// interrupted after its rename) and was discarded; it restarts after
+	// Snapshot.Index.
+	LogDiscarded bool
 }
 
 // Stats returns I/O counters.

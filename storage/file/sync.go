@@ -68,10 +68,7 @@ func (s *Storage) Close() error {
 			err = s.fail("fsync", s.hsf.path, err)
 		}
 	}
-	for _, seg := range s.segs {
-		_ = seg.f.Close()
-	}
-	_ = s.hsf.f.Close()
+	s.closeFiles()
 	s.closed = true
 	return err
 }

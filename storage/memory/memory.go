@@ -3,24 +3,46 @@
 package memory
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
 	"github.com/embraft/embraft/raft"
 	"github.com/embraft/embraft/storage"
 )
 
-// DefaultMaxEntries bounds the log held in memory when Options leaves it 0.
-const DefaultMaxEntries = 1 << 20
+// Defaults for Options fields left at zero.
+const (
+	// DefaultMaxEntries bounds the log held in memory.
+	DefaultMaxEntries = 1 << 20
+	// DefaultMaxSnapshotBytes bounds an incoming snapshot.
+	DefaultMaxSnapshotBytes = 64 << 20
+)
+
+// ErrSnapshotTooLarge: an incoming snapshot announces more than
+// Options.MaxSnapshotBytes. The error also matches raft.ErrSnapshotMismatch,
+// so a caller that treats every refused snapshot alike needs no new case.
+var ErrSnapshotTooLarge = errors.New("storage/memory: incoming snapshot exceeds MaxSnapshotBytes")
 
 // Options configures a Storage.
 type Options struct {
-	// MaxEntries bounds the stored log; Append beyond it fails with
-	// storage.ErrFull.
+	// MaxEntries bounds the entries stored at once (those after the
+	// compaction point); Append beyond it fails with storage.ErrFull.
+	// Compact frees room, so a node that snapshots and compacts never
+	// reaches it.
 	MaxEntries int
+	// MaxSnapshotBytes bounds the size an incoming snapshot may announce:
+	// the whole snapshot is buffered in memory, so a leader must not be
+	// able to make this node allocate without limit.
+	MaxSnapshotBytes uint64
 }
 
 // Storage is an in-memory storage.Storage built on raft.MemoryStorage.
 type Storage struct {
 	*raft.MemoryStorage
 	maxEntries int
+	maxSnap    uint64
 	closed     bool
 	syncs      uint64
 }
@@ -32,7 +54,10 @@ func New(opts Options) *Storage {
 	if opts.MaxEntries <= 0 {
 		opts.MaxEntries = DefaultMaxEntries
 	}
-	return &Storage{MemoryStorage: raft.NewMemoryStorage(), maxEntries: opts.MaxEntries}
+	if opts.MaxSnapshotBytes == 0 {
+		opts.MaxSnapshotBytes = DefaultMaxSnapshotBytes
+	}
+	return &Storage{MemoryStorage: raft.NewMemoryStorage(), maxEntries: opts.MaxEntries, maxSnap: opts.MaxSnapshotBytes}
 }
 
 // Append implements storage.Storage.
@@ -44,7 +69,7 @@ func (s *Storage) Append(ents []raft.Entry) error {
 		return nil
 	}
 	first, _ := s.FirstIndex()
-	if last := ents[len(ents)-1].Index; int(last-first+1) > s.maxEntries {
+	if last := ents[len(ents)-1].Index; last >= first && int(last-first+1) > s.maxEntries {
 		return storage.ErrFull
 	}
 	return s.MemoryStorage.Append(ents)
@@ -80,3 +105,74 @@ func (s *Storage) Close() error {
 // Reopen makes a closed Storage usable again with its contents intact,
 // standing in for a restart of a process whose memory survived (demos).
 func (s *Storage) Reopen() { s.closed = false }
+
+// CreateSnapshot implements storage.Storage: write fills a buffer that
+// becomes the stored snapshot (raft.MemoryStorage.SaveSnapshot). An error
+// from write leaves the previous snapshot in place.
+func (s *Storage) CreateSnapshot(index raft.Index, term raft.Term, write func(io.Writer) error) (raft.SnapshotMeta, error) {
+	if s.closed {
+		return raft.SnapshotMeta{}, storage.ErrClosed
+	}
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return raft.SnapshotMeta{}, fmt.Errorf("storage/memory: writing snapshot data: %w", err)
+	}
+	return s.SaveSnapshot(index, term, buf.Bytes())
+}
+
+// OpenSnapshot implements storage.Storage. The data is the stored buffer
+// itself, which memory cannot damage, so the reader does not re-check its
+// CRC.
+func (s *Storage) OpenSnapshot() (raft.SnapshotMeta, io.ReadCloser, error) {
+	if s.closed {
+		return raft.SnapshotMeta{}, nil, storage.ErrClosed
+	}
+	meta, data := s.SnapshotData()
+	if meta.IsEmpty() {
+		return raft.SnapshotMeta{}, nil, storage.ErrNoSnapshot
+	}
+	return meta, io.NopCloser(bytes.NewReader(data)), nil
+}
+
+// Compact implements storage.Storage: index must not exceed the stored
+// snapshot's (raft.ErrUnavailable). The freed entries stop counting
+// against MaxEntries.
+func (s *Storage) Compact(index raft.Index) error {
+	if s.closed {
+		return storage.ErrClosed
+	}
+	return s.MemoryStorage.Compact(index)
+}
+
+// WriteSnapshotChunk implements storage.Storage. A snapshot announcing
+// more than MaxSnapshotBytes is refused at its first chunk
+// (ErrSnapshotTooLarge, which also matches raft.ErrSnapshotMismatch).
+func (s *Storage) WriteSnapshotChunk(c raft.SnapshotChunk) error {
+	if s.closed {
+		return storage.ErrClosed
+	}
+	if c.Meta.Size > s.maxSnap {
+		return fmt.Errorf("%w: %d bytes announced, bound %d: %w", ErrSnapshotTooLarge, c.Meta.Size, s.maxSnap, raft.ErrSnapshotMismatch)
+	}
+	return s.MemoryStorage.WriteSnapshotChunk(c)
+}
+
+// InstallSnapshot implements storage.Storage. As storage/file, it refuses
+// a snapshot below the stored one or the commit index (raft.ErrCompacted:
+// committed entries would be lost), and raises the hard state's commit
+// index to meta.Index: the snapshot's entries are committed.
+func (s *Storage) InstallSnapshot(meta raft.SnapshotMeta) error {
+	if s.closed {
+		return storage.ErrClosed
+	}
+	hs, _ := s.InitialState()
+	if cur, _ := s.Snapshot(); meta.Index < cur.Index || meta.Index < hs.Commit {
+		return fmt.Errorf("%w: snapshot at %d is behind the stored snapshot %d or the commit index %d", raft.ErrCompacted, meta.Index, cur.Index, hs.Commit)
+	}
+	if err := s.MemoryStorage.InstallSnapshot(meta); err != nil {
+		return err
+	}
+	hs.Commit = meta.Index
+	s.MemoryStorage.SetHardState(hs)
+	return nil
+}

@@ -1,7 +1,9 @@
 package memory
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/embraft/embraft/raft"
@@ -55,5 +57,132 @@ func TestAppendTruncatesConflicts(t *testing.T) {
 	term, _ := s.Term(3)
 	if last != 3 || term != 2 {
 		t.Fatalf("after conflicting append: last %d term(3) %d, want 3 and 2", last, term)
+	}
+}
+
+func writeBytes(b []byte) func(io.Writer) error {
+	return func(w io.Writer) error { _, err := w.Write(b); return err }
+}
+
+func TestSnapshotCreateOpenCompact(t *testing.T) {
+	s := New(Options{MaxEntries: 10})
+	_ = s.Append(ents(1, 10))
+	if _, _, err := s.OpenSnapshot(); !errors.Is(err, storage.ErrNoSnapshot) {
+		t.Fatalf("OpenSnapshot with none: %v", err)
+	}
+	if err := s.Compact(5); !errors.Is(err, raft.ErrUnavailable) {
+		t.Fatalf("Compact beyond the snapshot: %v", err)
+	}
+	data := []byte("state at 8")
+	meta, err := s.CreateSnapshot(8, 1, writeBytes(data))
+	if err != nil || meta != (raft.SnapshotMeta{Index: 8, Term: 1, Size: uint64(len(data)), CRC: raft.SnapshotCRC(data)}) {
+		t.Fatalf("CreateSnapshot: %+v, %v", meta, err)
+	}
+	if _, err := s.CreateSnapshot(7, 1, writeBytes(nil)); !errors.Is(err, raft.ErrCompacted) {
+		t.Fatalf("older snapshot: %v", err)
+	}
+	if _, err := s.CreateSnapshot(9, 1, func(io.Writer) error { return io.ErrClosedPipe }); !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("failing writer: %v", err)
+	}
+	got, rc, err := s.OpenSnapshot()
+	if err != nil || got != meta {
+		t.Fatalf("OpenSnapshot: %+v %v", got, err)
+	}
+	if b, _ := io.ReadAll(rc); !bytes.Equal(b, data) {
+		t.Fatalf("snapshot data %q", b)
+	}
+	p := make([]byte, 4)
+	if n, err := s.ReadSnapshot(8, 6, p); n != 4 || err != nil || string(p) != string(data[6:10]) {
+		t.Fatalf("ReadSnapshot: %d %v %q", n, err, p[:n])
+	}
+	if _, err := s.ReadSnapshot(7, 0, p); !errors.Is(err, raft.ErrSnapshotChanged) {
+		t.Fatalf("ReadSnapshot of another index: %v", err)
+	}
+	if err := s.Append(ents(11, 11)); !errors.Is(err, storage.ErrFull) {
+		t.Fatalf("11th entry before compaction: %v", err)
+	}
+	if err := s.Compact(8); err != nil {
+		t.Fatal(err)
+	}
+	// MaxEntries counts the entries kept after the compaction point.
+	if err := s.Append(ents(11, 18)); err != nil {
+		t.Fatalf("after compaction: %v", err)
+	}
+	if err := s.Append(ents(19, 19)); !errors.Is(err, storage.ErrFull) {
+		t.Fatalf("beyond the bound after compaction: %v", err)
+	}
+	if first, _ := s.FirstIndex(); first != 9 {
+		t.Fatalf("FirstIndex %d after Compact(8)", first)
+	}
+	if term, err := s.Term(8); term != 1 || err != nil {
+		t.Fatalf("Term(8) = %d, %v", term, err)
+	}
+}
+
+func TestInstallSnapshot(t *testing.T) {
+	s := New(Options{})
+	_ = s.Append(ents(1, 3))
+	_ = s.SetHardState(raft.HardState{Term: 1, Commit: 3})
+	old := raft.SnapshotChunk{Meta: raft.SnapshotMeta{Index: 2, Term: 1, Size: 1}, Data: []byte{1}}
+	_ = s.WriteSnapshotChunk(old)
+	old.Meta.CRC = raft.SnapshotCRC(old.Data)
+	if err := s.InstallSnapshot(old.Meta); !errors.Is(err, raft.ErrCompacted) {
+		t.Fatalf("install below the commit index: %v", err)
+	}
+	data := []byte("0123456789")
+	meta := raft.SnapshotMeta{Index: 20, Term: 3, Size: uint64(len(data))}
+	for off := 0; off < len(data); off += 4 {
+		c := raft.SnapshotChunk{Meta: meta, Offset: uint64(off), Data: data[off:min(off+4, len(data))]}
+		if err := s.WriteSnapshotChunk(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	meta.CRC = raft.SnapshotCRC(data) ^ 1
+	if err := s.InstallSnapshot(meta); !errors.Is(err, raft.ErrSnapshotMismatch) {
+		t.Fatalf("wrong CRC: %v", err)
+	}
+	meta.CRC ^= 1
+	if err := s.InstallSnapshot(meta); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := s.FirstIndex()
+	last, _ := s.LastIndex()
+	term, _ := s.Term(20)
+	hs, _ := s.InitialState()
+	if first != 21 || last != 20 || term != 3 || hs.Commit != 20 {
+		t.Fatalf("after install: first %d last %d term %d commit %d", first, last, term, hs.Commit)
+	}
+	if err := s.Append([]raft.Entry{{Index: 21, Term: 3}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMaxSnapshotBytesEdge: an incoming snapshot of exactly the bound is
+// accepted, one byte more is refused at its first chunk.
+func TestMaxSnapshotBytesEdge(t *testing.T) {
+	s := New(Options{MaxSnapshotBytes: 8})
+	ok := raft.SnapshotChunk{Meta: raft.SnapshotMeta{Index: 5, Term: 1, Size: 8}, Data: make([]byte, 8)}
+	if err := s.WriteSnapshotChunk(ok); err != nil {
+		t.Fatalf("snapshot of exactly the bound: %v", err)
+	}
+	big := raft.SnapshotChunk{Meta: raft.SnapshotMeta{Index: 5, Term: 1, Size: 9}, Data: make([]byte, 1)}
+	err := s.WriteSnapshotChunk(big)
+	if !errors.Is(err, ErrSnapshotTooLarge) || !errors.Is(err, raft.ErrSnapshotMismatch) {
+		t.Fatalf("snapshot one byte over the bound: %v", err)
+	}
+	if New(Options{}).maxSnap != DefaultMaxSnapshotBytes {
+		t.Fatal("default bound not applied")
+	}
+}
+
+func TestSnapshotClosed(t *testing.T) {
+	s := New(Options{})
+	_ = s.Close()
+	_, err1 := s.CreateSnapshot(1, 1, writeBytes(nil))
+	_, _, err2 := s.OpenSnapshot()
+	for i, err := range []error{err1, err2, s.Compact(1), s.WriteSnapshotChunk(raft.SnapshotChunk{}), s.InstallSnapshot(raft.SnapshotMeta{})} {
+		if !errors.Is(err, storage.ErrClosed) {
+			t.Fatalf("call %d after Close: %v", i, err)
+		}
 	}
 }
