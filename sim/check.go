@@ -22,6 +22,16 @@ type canonEntry struct {
 	// entry, the same on every replica.
 	applied bool
 	result  uint64
+	// seqHash: the applied-sequence hash after this entry (node's
+	// appliedHash), the same on every node that applied it or restored a
+	// snapshot of it.
+	seqSet  bool
+	seqHash uint64
+	// digest: the kv state after this entry, recorded by the first node
+	// that snapshotted it; every node that restores a snapshot of it, or
+	// applies it later, must have the same.
+	digestSet bool
+	digest    uint64
 }
 
 func (c *canonEntry) matches(e *raft.Entry) bool {
@@ -40,6 +50,8 @@ func (c *canonEntry) describe() string {
 type checker struct {
 	// canon[i-1] is the committed entry at index i; dense from 1.
 	canon []canonEntry
+	// canonPh[i-1] is the prefix hash of canon[0..i-1].
+	canonPh []uint64
 	// leaders[t] is the node that led term t (0: none seen), across
 	// crashes and restarts.
 	leaders []raft.NodeID
@@ -56,6 +68,19 @@ type indexTerm struct {
 type prefixSeen struct {
 	hash uint64
 	node raft.NodeID
+}
+
+// canonPrefix returns the committed entries 1..i and their prefix hashes,
+// in fresh arrays: the log of a node that installed a snapshot at i.
+func (c *checker) canonPrefix(i raft.Index) ([]raft.Entry, []uint64) {
+	ents := make([]raft.Entry, i, int(i)+64)
+	for k := range ents {
+		e := &c.canon[k]
+		ents[k] = raft.Entry{Index: raft.Index(k + 1), Term: e.term, Type: e.typ, Data: e.data}
+	}
+	ph := make([]uint64, i, int(i)+64)
+	copy(ph, c.canonPh)
+	return ents, ph
 }
 
 func (c *checker) canonAt(i raft.Index) *canonEntry {
@@ -156,6 +181,11 @@ func (w *world) checkCommittedPrefix(n *simNode, lo, hi raft.Index) {
 			c.commitTerm = min(c.commitTerm, n.term)
 		case int(i) == len(w.chk.canon)+1:
 			w.chk.canon = append(w.chk.canon, canonEntry{term: e.Term, typ: e.Type, data: e.Data, commitTerm: n.term})
+			h := uint64(fnvOffset)
+			if i > 1 {
+				h = w.chk.canonPh[i-2]
+			}
+			w.chk.canonPh = append(w.chk.canonPh, prefixHash(h, e))
 			w.rep.Commits = i
 			w.checkLeadersHold(i)
 		default:

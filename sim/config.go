@@ -31,6 +31,15 @@ const (
 	DefaultClientTimeout  = 100
 	DefaultThinkMax       = 15
 	DefaultCheckEvery     = 50
+	// Snapshot settings drawn per seed when Config leaves them at zero:
+	// SnapshotEntries in [MinSnapshotEntries, MaxSnapshotEntries],
+	// SnapshotMargin in [0, MaxSnapshotMargin], SnapshotPadBytes one of
+	// snapshotPads.
+	MinSnapshotEntries = 20
+	MaxSnapshotEntries = 60
+	MaxSnapshotMargin  = 8
+	// MaxSnapshotPadBytes bounds Config.SnapshotPadBytes.
+	MaxSnapshotPadBytes = 1 << 20
 	// DefaultLinearizabilityTimeout bounds the porcupine search; a search
 	// that times out is reported as unknown (Report.LinearizabilityUnknown),
 	// never as a violation.
@@ -98,6 +107,21 @@ type Config struct {
 	// LinearizabilityTimeout bounds the porcupine check (default 60 s).
 	LinearizabilityTimeout time.Duration
 
+	// SnapshotEntries: a node snapshots its state machine once it has
+	// applied this many entries since its last snapshot, then compacts its
+	// log (as node does with node.Config.SnapshotEntries). Zero draws a
+	// value in [MinSnapshotEntries, MaxSnapshotEntries] per seed; negative
+	// turns snapshots off (the log then grows without bound).
+	SnapshotEntries int
+	// SnapshotMargin entries below a new snapshot stay in the log. Zero
+	// draws a value in [0, MaxSnapshotMargin] per seed; negative means 0.
+	SnapshotMargin int
+	// SnapshotPadBytes is opaque state each snapshot carries besides the
+	// kv store (a bigger state machine), so that a transfer takes several
+	// chunks of MaxMsgBytes and more than one window. Zero draws one of
+	// 0, 1000, 4000 and 20000 per seed; negative means none.
+	SnapshotPadBytes int
+
 	// NoFaults turns every fault off (the network still delays messages
 	// by 1..Faults.MaxDelay units, which may reorder them).
 	NoFaults bool
@@ -127,6 +151,15 @@ type Config struct {
 	// confirmed, without waiting for the local state machine to apply it
 	// (a runtime bug; checker tests).
 	readsIgnoreApplied bool
+	// corruptSnapChunks is the probability that a delivered MsgSnap has
+	// one bit of its chunk flipped after the frame passed the codec's
+	// checksum (memory or transport damage the frame check cannot see);
+	// the snapshot's own CRC must catch it (checker tests).
+	corruptSnapChunks float64
+	// staleSnapshots: a node's new snapshot carries the data of its
+	// previous one (a runtime that labels an old state with the new
+	// index); the snapshot-state checkers must notice (checker tests).
+	staleSnapshots bool
 }
 
 // Faults are the fault probabilities and bounds. For every field, zero
@@ -172,7 +205,27 @@ type Faults struct {
 	// leaves its node (a full send queue); the node reports it to its core
 	// with ReportUnreachable, as node does (default 0.01).
 	LocalDrop float64
+	// CrashInTransfer is the per-step probability, while a follower holds
+	// a partial incoming snapshot that it is receiving, of a deliberate
+	// crash: of that follower (it loses the partial snapshot: chunks are
+	// not durable) or, a third of the time, of the leader streaming it
+	// (default 0.05). A transfer counts as under way for TransferWindow
+	// units after the follower last wrote a chunk (and, for the leader,
+	// last sent one).
+	CrashInTransfer float64
+	// CrashAtInstall is the probability that a node crashes right after
+	// installing a snapshot, inside the Ready: the snapshot is durable,
+	// the Ready's hard state and entries are not written and its answer
+	// is not sent (default 0.1). CrashAfterInstall is the probability that
+	// it crashes instead at the next step, once the Ready is handled
+	// (default 0.1).
+	CrashAtInstall    float64
+	CrashAfterInstall float64
 }
+
+// TransferWindow: a follower that wrote a snapshot chunk, or a leader
+// that sent one, this recently counts as transferring (CrashInTransfer).
+const TransferWindow = 20
 
 // DefaultFaults are the fault settings a zero Faults selects.
 var DefaultFaults = Faults{
@@ -182,6 +235,7 @@ var DefaultFaults = Faults{
 	Crash: 0.003, DownMin: 5, DownMax: 300,
 	SkewMax: 3, Skew: 0.002,
 	ResponseLoss: 0.03, LocalDrop: 0.01,
+	CrashInTransfer: 0.05, CrashAtInstall: 0.1, CrashAfterInstall: 0.1,
 }
 
 func defInt(v *int, d int) {
@@ -247,6 +301,9 @@ func (c Config) withDefaults() Config {
 	f.Skew = prob(f.Skew, d.Skew)
 	f.ResponseLoss = prob(f.ResponseLoss, d.ResponseLoss)
 	f.LocalDrop = prob(f.LocalDrop, d.LocalDrop)
+	f.CrashInTransfer = prob(f.CrashInTransfer, d.CrashInTransfer)
+	f.CrashAtInstall = prob(f.CrashAtInstall, d.CrashAtInstall)
+	f.CrashAfterInstall = prob(f.CrashAfterInstall, d.CrashAfterInstall)
 	if c.NoFaults {
 		f = Faults{MaxDelay: f.MaxDelay, LongDelayMax: 1, PartitionMin: 1, PartitionMax: 1,
 			DownMin: 1, DownMax: 1, SkewMax: 1}
@@ -275,9 +332,14 @@ func (c *Config) validate() error {
 		return fmt.Errorf("sim: MaxMsgBytes must be 0..%d", raft.DefaultMaxMsgBytes)
 	case c.MaxMsgBytes > 0 && 2*c.ValueBytes+minEntryRoom > c.MaxMsgBytes:
 		return fmt.Errorf("sim: MaxMsgBytes %d cannot carry a CAS of two %d-byte values", c.MaxMsgBytes, c.ValueBytes)
+	case c.SnapshotPadBytes > MaxSnapshotPadBytes:
+		return fmt.Errorf("sim: SnapshotPadBytes must be <= %d", MaxSnapshotPadBytes)
+	case c.corruptSnapChunks > 1:
+		return errors.New("sim: fault probabilities must be <= 1")
 	}
 	for _, p := range []float64{c.Faults.Loss, c.Faults.Duplicate, c.Faults.Corrupt, c.Faults.LongDelay,
-		c.Faults.Partition, c.Faults.Crash, c.Faults.Skew, c.Faults.ResponseLoss, c.Faults.LocalDrop} {
+		c.Faults.Partition, c.Faults.Crash, c.Faults.Skew, c.Faults.ResponseLoss, c.Faults.LocalDrop,
+		c.Faults.CrashInTransfer, c.Faults.CrashAtInstall, c.Faults.CrashAfterInstall} {
 		if p > 1 {
 			return errors.New("sim: fault probabilities must be <= 1")
 		}

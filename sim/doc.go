@@ -26,9 +26,11 @@
 //
 // Each node handles every Ready exactly as raft/doc.go prescribes and as
 // node/loop.go does: stop on Ready.Err (the simulated storage never fails a
-// read, so that is a violation); persist the entries, then the hard state,
-// and sync if MustSync; encode and send the messages; apply the committed
-// entries to its kv.Store; report rejected forwarded proposals; record the
+// read, so that is a violation); write the snapshot chunks, and install a
+// completed snapshot and restore the state machine from it; persist the
+// entries, then the hard state, and sync if MustSync; encode and send the
+// messages; apply the committed entries to its kv.Store; maybe take a
+// snapshot and compact; report rejected forwarded proposals; record the
 // confirmed read indexes (ReadStates) and serve the reads they allow;
 // observe role and term changes; Advance. Client commands travel in node's
 // envelope (origin node, request ID) so that the proposing node answers its
@@ -37,12 +39,29 @@
 // ErrLeaderChanged, and the unconfirmed reads with them. Each incarnation
 // numbers its forwarded proposals from its own ForwardSeqBase.
 //
-// Storage wraps raft.MemoryStorage and records the last sync point: on a
-// crash, everything written since the last Sync (Ready.MustSync) is lost,
-// so a node restarts with its synced entries and hard state, possibly with
-// a lower commit index than it had. A restarted node builds a new core with
-// Config.Applied = 0 and an empty kv.Store, which it rebuilds by replaying
-// the log from index 1 (snapshots do not exist yet).
+// # Snapshots and storage
+//
+// A node snapshots its state machine once it has applied
+// Config.SnapshotEntries entries since its last snapshot and compacts its
+// log, keeping SnapshotMargin entries below it (drawn per seed unless set:
+// 20..60 and 0..8; SnapshotPadBytes, opaque state that makes transfers
+// take many chunks, among 0, 1000, 4000 and 20000). The snapshot is
+// node's format plus that padding: the applied-sequence hash and the
+// kv.Store snapshot, sessions included. Leaders stream snapshots to
+// followers that need compacted entries; followers install them and
+// restore their store.
+//
+// Storage wraps raft.MemoryStorage and models storage/file's durability:
+// entries and hard state are durable at a Sync (Ready.MustSync); saved and
+// installed snapshots at once; Compact at once, after syncing pending
+// writes; incoming snapshot chunks never. A crash loses the rest. A
+// restart rebuilds the storage as storage/file's recovery does: the
+// durable snapshot (the new compaction point), then the durable entries
+// after it if the durable log holds the snapshot's last entry with its
+// term, else none; the commit index is raised to the snapshot's, and a
+// term behind the last entry's to that term, with no vote. The node
+// restores its kv.Store from the snapshot (or starts empty), and builds a
+// new core with Config.Applied = the snapshot's index.
 //
 // # The network
 //
@@ -76,7 +95,15 @@
 //     times out and resubmits the same command;
 //   - local-drop (1% of messages): the sender's queue is full, the frame
 //     never leaves, and the node reports it to its core with
-//     ReportUnreachable, as node does on transport.ErrQueueFull.
+//     ReportUnreachable, as node does on transport.ErrQueueFull;
+//   - deliberate crashes around snapshots: crash-in-transfer (5% per step
+//     while a follower is receiving a snapshot: it loses its partial
+//     snapshot) or crash-snap-sender (a third of those: the leader
+//     streaming it); crash-in-install (inside InstallSnapshot: snapshot
+//     durable, old log not yet removed), crash-at-install (right after
+//     it, inside the Ready) and crash-after-install (at the next step),
+//     5%, 5% and 10% of installs; lost-snapshot counts crashes of any
+//     cause that lost a partial snapshot.
 //
 // Config.Script replaces the random crash, restart, partition and skew
 // schedule by one action per script byte (see the Action constants);
@@ -111,7 +138,9 @@
 //   - leader commit rule (§5.4.2): a leader advances its commit index only
 //     to an entry of its own term;
 //   - leader append-only: a leader never rewrites its log within its term;
-//   - log matching, incrementally: every (index, term) any node ever wrote
+//   - log matching, incrementally (on the simulator's mirror of each log,
+//     which keeps compacted entries: the checkers never read a node's
+//     storage): every (index, term) any node ever wrote
 //     must sit on the same log prefix (compared by prefix hashes) wherever
 //     and whenever it appears; plus a pairwise comparison of all logs every
 //     CheckEvery steps and at the end;
@@ -123,8 +152,16 @@
 //     earlier term;
 //   - state machine safety: entries are applied in order, only up to the
 //     commit index, and every node applies the same entry at the same
-//     index; the kv store's result for an entry is the same on every node
-//     and after every replay;
+//     index; the kv store's result for an entry, and the applied-sequence
+//     hash after it, are the same on every node and after every replay;
+//   - snapshots: a snapshot installed or restored covers a committed index
+//     with its committed term, and carries the applied-sequence hash and
+//     the kv state (digest) every node had at that index; a node that
+//     applies an index later has the state a snapshot recorded there;
+//   - bounded log: a node's storage holds at most SnapshotEntries-1 +
+//     SnapshotMargin applied entries, and at most SnapshotEntries +
+//     SnapshotMargin + MaxEntriesInMemory entries in all, whatever the run
+//     length;
 //   - read index: a confirmed read index is never below the highest index
 //     seen committed anywhere when the read was requested;
 //   - sessions: no answer is StaleSequence, SessionExpired or BadCommand;

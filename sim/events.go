@@ -11,32 +11,37 @@ import (
 type evKind uint8
 
 const (
-	evSend      evKind = iota // a=from b=to mt x=frame bytes y=delay
-	evLoss                    // a=from b=to mt
-	evDup                     // a=from b=to mt y=delay of the copy
-	evCorrupt                 // a=from b=to mt x=bit
-	evDeliver                 // a=from b=to mt x=term y=index z=commit
-	evUndeliver               // a=from b=to mt x=reason (1 partition, 2 down)
-	evReject                  // a=from b=to mt: frame refused by the codec (corrupted)
-	evRole                    // a=node x=role y=term z=lead
-	evCommit                  // a=node x=commit y=term
-	evCrash                   // a=node x=durable entries y=durable commit z=lost entries
-	evRestart                 // a=node x=incarnation y=last index z=commit
-	evPartition               // x=kind y=mask A z=mask B (bridge: a=bridge node)
-	evHeal                    //
-	evSkew                    // a=node x=period
-	evInvoke                  // a=client x=op y=history id
-	evSubmit                  // a=client b=node x=request y=attempt
-	evPropErr                 // a=client b=node x=error code
-	evReply                   // a=client b=node x=status y=index z=request
-	evTimeout                 // a=client b=node x=request
-	evRespLoss                // a=client b=node x=request
-	evStale                   // a=client b=node x=request: failed by a term/leader change
-	evPhase                   // x=phase
-	evLeader                  // a=node x=term
-	evRead                    // a=client b=node x=request y=attempt: a get through ReadIndex
-	evReadState               // a=client b=node x=request y=read index
-	evLocalDrop               // a=from b=to mt: dropped in the sender's queue, reported unreachable
+	evSend        evKind = iota // a=from b=to mt x=frame bytes y=delay
+	evLoss                      // a=from b=to mt
+	evDup                       // a=from b=to mt y=delay of the copy
+	evCorrupt                   // a=from b=to mt x=bit
+	evDeliver                   // a=from b=to mt x=term y=index z=commit
+	evUndeliver                 // a=from b=to mt x=reason (1 partition, 2 down)
+	evReject                    // a=from b=to mt: frame refused by the codec (corrupted)
+	evRole                      // a=node x=role y=term z=lead
+	evCommit                    // a=node x=commit y=term
+	evCrash                     // a=node b=why x=durable entries y=durable commit z=lost writes
+	evRestart                   // a=node x=incarnation y=last index z=commit
+	evPartition                 // x=kind y=mask A z=mask B (bridge: a=bridge node)
+	evHeal                      //
+	evSkew                      // a=node x=period
+	evInvoke                    // a=client x=op y=history id
+	evSubmit                    // a=client b=node x=request y=attempt
+	evPropErr                   // a=client b=node x=error code
+	evReply                     // a=client b=node x=status y=index z=request
+	evTimeout                   // a=client b=node x=request
+	evRespLoss                  // a=client b=node x=request
+	evStale                     // a=client b=node x=request: failed by a term/leader change
+	evPhase                     // x=phase
+	evLeader                    // a=node x=term
+	evRead                      // a=client b=node x=request y=attempt: a get through ReadIndex
+	evReadState                 // a=client b=node x=request y=read index
+	evLocalDrop                 // a=from b=to mt: dropped in the sender's queue, reported unreachable
+	evSnapTake                  // a=node x=index y=bytes z=compacted to
+	evSnapChunks                // a=node x=offset of the first chunk y=chunks z=bytes
+	evSnapInstall               // a=node x=index y=term z=bytes
+	evSnapRestore               // a=node x=index y=how (1 log kept, 2 log restarted after it)
+	evSnapCorrupt               // a=from b=to x=chunk offset y=bit: a chunk damaged past the codec
 )
 
 // event is one recorded event. Events are stored unformatted in a ring;
@@ -110,6 +115,9 @@ func maskString(m uint64) string {
 	return s + "}"
 }
 
+var crashWhy = []string{"", " in a snapshot transfer", " while sending a snapshot", " inside InstallSnapshot (old log not yet discarded)", " right after installing a snapshot",
+	" the step after installing a snapshot", "?"}
+
 var errNames = []string{"?", "node down", "no leader", "busy", "too large", "not leader", "leader changed", "other"}
 
 func (e event) String() string {
@@ -138,7 +146,22 @@ func (e event) String() string {
 	case evCommit:
 		return p + fmt.Sprintf("commit    node %d commit=%d (term %d)", e.a, e.x, e.y)
 	case evCrash:
-		return p + fmt.Sprintf("CRASH     node %d (durable: %d entries, commit %d; unsynced writes lost: %d)", e.a, e.x, e.y, e.z)
+		return p + fmt.Sprintf("CRASH     node %d%s (durable: %d entries, commit %d; unsynced writes lost: %d)", e.a,
+			crashWhy[min(int(e.b), len(crashWhy)-1)], e.x, e.y, e.z)
+	case evSnapTake:
+		return p + fmt.Sprintf("snapshot  node %d at index %d (%d B), log compacted to %d", e.a, e.x, e.y, e.z)
+	case evSnapChunks:
+		return p + fmt.Sprintf("chunks    node %d wrote %d snapshot chunks from offset %d (%d B)", e.a, e.y, e.x, e.z)
+	case evSnapInstall:
+		return p + fmt.Sprintf("INSTALL   node %d installed the snapshot at index %d term %d (%d B)", e.a, e.x, e.y, e.z)
+	case evSnapRestore:
+		how := "log kept"
+		if e.y == rebuiltAfterSnap {
+			how = "log restarted after it"
+		}
+		return p + fmt.Sprintf("restore   node %d restarts from its snapshot at index %d (%s)", e.a, e.x, how)
+	case evSnapCorrupt:
+		return p + fmt.Sprintf("DAMAGE    %d->%d MsgSnap chunk at offset %d: bit %d flipped past the codec", e.a, e.b, e.x, e.y)
 	case evRestart:
 		return p + fmt.Sprintf("RESTART   node %d incarnation %d (last index %d, commit %d)", e.a, e.x, e.y, e.z)
 	case evPartition:

@@ -35,6 +35,7 @@ func (w *world) faultStep() {
 	if w.net.partition != 0 && w.now >= w.net.healAt {
 		w.healPartition()
 	}
+	w.snapshotCrashes()
 	if f.Crash > 0 && w.rng.Float64() < f.Crash {
 		var n *simNode
 		if w.rng.IntN(2) == 0 {
@@ -44,8 +45,7 @@ func (w *world) faultStep() {
 			n = w.nodes[w.rng.IntN(len(w.nodes))]
 		}
 		if n.up {
-			w.crash(n)
-			n.downUntil = w.now + int64(f.DownMin) + w.rng.Int64N(int64(f.DownMax-f.DownMin+1))
+			w.crashFor(n, crashRandom)
 		}
 	}
 	if f.Partition > 0 && w.net.partition == 0 && w.rng.Float64() < f.Partition {
@@ -67,7 +67,7 @@ func (w *world) action(b byte) {
 		w.setSkew(n, 1+int64((arg/len(w.nodes))%w.cfg.Faults.SkewMax))
 	case ActionCrash:
 		if n.up {
-			w.crash(n)
+			w.crashFor(n, crashRandom)
 		}
 	case ActionRestart:
 		if !n.up {
@@ -86,6 +86,51 @@ func (w *world) action(b byte) {
 			w.healPartition()
 		}
 	}
+}
+
+// snapshotCrashes injects the deliberate crashes around snapshots: of the
+// nodes that installed one at the previous step (CrashAfterInstall), and,
+// with probability CrashInTransfer per step while a follower holds a
+// partial incoming snapshot it is receiving, of that follower or (a third
+// of the time) of the leader streaming it.
+func (w *world) snapshotCrashes() {
+	for _, n := range w.nodes {
+		if n.crashNext {
+			n.crashNext = false
+			if n.up {
+				w.faults[FaultCrashAfterInstall]++
+				w.crashFor(n, crashAfterInstall)
+			}
+		}
+	}
+	f := &w.cfg.Faults
+	if f.CrashInTransfer <= 0 {
+		return
+	}
+	var recvA [MaxNodes]*simNode
+	recv := recvA[:0]
+	for _, n := range w.nodes {
+		if n.up && n.st.inActive && w.now-n.lastChunkAt <= TransferWindow {
+			recv = append(recv, n)
+		}
+	}
+	if len(recv) == 0 || w.rng.Float64() >= f.CrashInTransfer {
+		return
+	}
+	n := recv[w.rng.IntN(len(recv))]
+	if w.rng.IntN(3) == 0 {
+		// The leader streaming to n: the next leader must restart the
+		// transfer, which n's partial snapshot does not match.
+		if n.soft.Lead != raft.None {
+			if l := w.nodes[n.soft.Lead-1]; l.up && l.soft.Role == raft.RoleLeader && w.now-l.lastSnapSendAt <= TransferWindow {
+				w.faults[FaultCrashSnapSender]++
+				w.crashFor(l, crashSnapSender)
+				return
+			}
+		}
+	}
+	w.faults[FaultCrashInTransfer]++
+	w.crashFor(n, crashInTransfer)
 }
 
 func (w *world) setSkew(n *simNode, period int64) {

@@ -36,6 +36,20 @@ type simNode struct {
 	commit  raft.Index
 	soft    raft.SoftState
 	applied raft.Index
+	// appliedTerm is the term of entry applied; appliedHash node's hash of
+	// the applied sequence (carried in snapshots); snapIndex the index of
+	// the newest snapshot stored (taken, installed or restored).
+	appliedTerm raft.Term
+	appliedHash uint64
+	snapIndex   raft.Index
+
+	// Snapshot transfers seen from outside the core, for the deliberate
+	// crashes: when this node last wrote an incoming chunk, and last sent
+	// a MsgSnap; crashNext asks for a crash at the next step (after an
+	// install).
+	lastChunkAt    int64
+	lastSnapSendAt int64
+	crashNext      bool
 
 	// synced is the last hard state written in a Ready that required a
 	// sync: a restart must find at least this term and this vote.
@@ -97,7 +111,7 @@ func parseEnvelope(b []byte) (origin raft.NodeID, req uint64, cmd []byte, err er
 // raftConfig is the core configuration of node n's current incarnation.
 func (w *world) raftConfig(n *simNode) raft.Config {
 	return raft.Config{
-		ID: n.id, Peers: w.ids, Storage: n.st, Applied: 0,
+		ID: n.id, Peers: w.ids, Storage: n.st, Applied: n.applied,
 		// Each incarnation draws its own election timeouts and numbers its
 		// forwarded proposals from its own base, as the runtime does.
 		Seed:           w.cfg.Seed ^ (n.incarnation * 0x9E3779B97F4A7C15),
@@ -108,13 +122,33 @@ func (w *world) raftConfig(n *simNode) raft.Config {
 	}
 }
 
-// start (re)creates node n's core from its durable storage and an empty
-// state machine that replays the log from index 1 (no snapshots yet).
+// start (re)creates node n's core from its durable storage, restoring its
+// state machine from the durable snapshot if there is one (and passing
+// Config.Applied = its index, as node does); without one, an empty store
+// replays the log from index 1.
 func (w *world) start(n *simNode) {
+	n.store = kv.New(kv.Options{})
+	n.applied, n.appliedTerm, n.appliedHash, n.snapIndex = 0, 0, hashStart, 0
 	if n.incarnation > 0 {
-		if err := n.st.restore(); err != nil {
+		how, raised, err := n.st.restore()
+		if err != nil {
 			w.fail("restart", fmt.Sprintf("node %d: cannot rebuild storage: %v", n.id, err))
 			return
+		}
+		if raised {
+			w.rep.Snap.TermRaised++
+		}
+		if how != rebuiltNoSnapshot {
+			meta, data := n.st.SnapshotData()
+			if w.restoreState(n, meta, data, "restarted from"); w.err != nil {
+				return
+			}
+			w.rep.Snap.Restored++
+			if how == rebuiltAfterSnap {
+				w.rep.Snap.LogRestarted++
+				n.st.replaceLog(w.chk.canonPrefix(meta.Index))
+			}
+			w.ev.add(event{t: w.now, kind: evSnapRestore, a: uint8(n.id), x: uint64(meta.Index), y: uint64(how)})
 		}
 	}
 	n.incarnation++
@@ -124,7 +158,6 @@ func (w *world) start(n *simNode) {
 		return
 	}
 	n.r = r
-	n.store = kv.New(kv.Options{})
 	n.up = true
 	hs := n.st.durHS
 	if !w.cfg.lyingDisk && (hs.Term < n.synced.Term || (hs.Term == n.synced.Term && hs.Vote != n.synced.Vote)) {
@@ -134,7 +167,6 @@ func (w *world) start(n *simNode) {
 	}
 	n.term, n.vote, n.commit = hs.Term, hs.Vote, hs.Commit
 	n.soft = raft.SoftState{}
-	n.applied = 0
 	n.nextTick = w.now + 1 + w.rng.Int64N(n.period)
 	if n.incarnation > 1 {
 		w.ev.add(event{t: w.now, kind: evRestart, a: uint8(n.id), x: n.incarnation - 1,
@@ -145,21 +177,52 @@ func (w *world) start(n *simNode) {
 	}
 }
 
-// crash stops node n: its volatile state (core, state machine, waiters)
-// is gone and its unsynced writes are lost.
-func (w *world) crash(n *simNode) {
-	lost := n.st.crash()
+// Why a node crashed (evCrash's b).
+const (
+	crashRandom = iota
+	crashInTransfer
+	crashSnapSender
+	crashInInstall
+	crashAtInstall
+	crashAfterInstall
+)
+
+// crashFor crashes node n (for a random schedule, until a random time): its
+// volatile state (core, state machine, waiters, partial incoming
+// snapshot) is gone and its unsynced writes are lost.
+func (w *world) crashFor(n *simNode, why uint8) {
+	w.addCoreStats(n)
+	lost, partial := n.st.crash()
 	w.faults[FaultCrash]++
 	if lost > 0 {
 		w.faults[FaultLostWrite]++
 	}
-	w.ev.add(event{t: w.now, kind: evCrash, a: uint8(n.id), x: uint64(len(n.st.durLog)),
+	if partial {
+		w.faults[FaultLostSnapshot]++
+	}
+	w.ev.add(event{t: w.now, kind: evCrash, a: uint8(n.id), b: why, x: uint64(len(n.st.durLog)),
 		y: uint64(n.st.durHS.Commit), z: uint64(lost)})
 	n.up = false
 	n.r = nil
 	n.store = nil
+	n.crashNext = false
 	n.waiters = n.waiters[:0] // their clients time out and resubmit
 	n.reads = n.reads[:0]
+	if len(w.cfg.Script) == 0 {
+		f := &w.cfg.Faults
+		n.downUntil = w.now + int64(f.DownMin) + w.rng.Int64N(int64(f.DownMax-f.DownMin+1))
+	}
+}
+
+// addCoreStats adds node n's core counters to the report (before its core
+// goes away, and at the end of the run).
+func (w *world) addCoreStats(n *simNode) {
+	if n.r == nil {
+		return
+	}
+	st := n.r.Status().Stats
+	w.rep.Snap.Sent += st.SnapshotsSent
+	w.rep.Snap.Bad += st.SnapshotsBad
 }
 
 // handleReady runs the Ready contract of raft/doc.go, as node/loop.go
@@ -176,7 +239,12 @@ func (w *world) handleReady(n *simNode) {
 			w.fail("storage", fmt.Sprintf("node %d reports a storage read failure: %v", n.id, rd.Err))
 			return
 		}
-		// 1. Persist: entries first, then the hard state (as node does).
+		// 1. A snapshot part: chunks to storage; a complete snapshot is
+		// installed and the state machine restored, before anything else.
+		if !w.installSnapshot(n, &rd) {
+			return // the run failed, or the node crashed right after the install
+		}
+		// Persist: entries first, then the hard state (as node does).
 		if err := n.st.Append(rd.Entries); err != nil {
 			w.fail("storage", fmt.Sprintf("node %d: append of entries %d..: %v", n.id, rd.Entries[0].Index, err))
 			return
@@ -199,9 +267,12 @@ func (w *world) handleReady(n *simNode) {
 		for i := range rd.Messages {
 			w.send(n, &rd.Messages[i])
 		}
-		// 3. Apply.
+		// 3. Apply, then maybe take a snapshot and compact.
 		w.apply(n, rd.Committed)
 		if w.err != nil {
+			return
+		}
+		if w.maybeSnapshot(n); w.err != nil {
 			return
 		}
 		// 4. Rejected forwarded proposals.
@@ -226,6 +297,9 @@ func (w *world) handleReady(n *simNode) {
 		// 5. Advance.
 		n.r.Advance(rd)
 	}
+	if n.up && w.err == nil {
+		w.checkLogBound(n)
+	}
 }
 
 // apply hands committed entries to the state machine in order and answers
@@ -241,7 +315,7 @@ func (w *world) apply(n *simNode, ents []raft.Entry) {
 			w.fail("applied <= committed", fmt.Sprintf("node %d applies index %d with commit index %d", n.id, e.Index, n.commit))
 			return
 		}
-		n.applied = e.Index
+		n.applied, n.appliedTerm = e.Index, e.Term
 		w.rep.Applied++
 		c := w.chk.canonAt(e.Index)
 		if c == nil || !c.matches(e) {
@@ -249,7 +323,20 @@ func (w *world) apply(n *simNode, ents []raft.Entry) {
 				n.id, describeEntry(e), e.Index, c.describe()))
 			return
 		}
+		n.appliedHash = hashApplied(n.appliedHash, e)
+		if !c.seqSet {
+			c.seqSet, c.seqHash = true, n.appliedHash
+		} else if c.seqHash != n.appliedHash {
+			// The entries match, so the node's state before them differs:
+			// it restored a snapshot that does not hold what was applied.
+			w.fail("state machine safety", fmt.Sprintf("node %d applied index %d after a sequence of entries that differs from the other nodes'",
+				n.id, e.Index))
+			return
+		}
 		if e.Type != raft.EntryNormal {
+			if w.checkAppliedState(n, c, e.Index); w.err != nil {
+				return
+			}
 			continue
 		}
 		origin, req, cmd, err := parseEnvelope(e.Data)
@@ -265,6 +352,9 @@ func (w *world) apply(n *simNode, ents []raft.Entry) {
 			w.fail("state machine determinism", fmt.Sprintf("node %d: applying entry %d gave a different result than on an earlier replica", n.id, e.Index))
 			return
 		}
+		if w.checkAppliedState(n, c, e.Index); w.err != nil {
+			return
+		}
 		if origin == n.id {
 			for j := range n.waiters {
 				if n.waiters[j].req == req {
@@ -273,6 +363,15 @@ func (w *world) apply(n *simNode, ents []raft.Entry) {
 				}
 			}
 		}
+	}
+}
+
+// checkAppliedState compares node n's kv state after applying entry i with
+// the state recorded there by a node's snapshot, if any.
+func (w *world) checkAppliedState(n *simNode, c *canonEntry, i raft.Index) {
+	if c.digestSet && n.store.Digest() != c.digest {
+		w.fail("snapshot state", fmt.Sprintf("node %d applied index %d and holds a kv state that differs from the snapshot a node took there",
+			n.id, i))
 	}
 }
 

@@ -11,25 +11,32 @@ import (
 type FaultKind uint8
 
 const (
-	FaultDelay         FaultKind = iota // a message delayed beyond one unit
-	FaultLoss                           // a message lost
-	FaultDuplicate                      // a message delivered twice
-	FaultReorder                        // a message delivered before one sent earlier on its link
-	FaultCorrupt                        // a bit flipped in a frame (the codec must reject it)
-	FaultSplit                          // symmetric partition into two sides
-	FaultOneWay                         // one-way cut: A cannot reach B, B reaches A
-	FaultIsolateLeader                  // the current leader cut off from everyone
-	FaultBridge                         // two sides that only one bridge node connects
-	FaultCrash                          // a node crashed (and later restarted)
-	FaultLostWrite                      // a crash lost writes that were not synced
-	FaultSkew                           // a node's clock rate redrawn
-	FaultResponseLoss                   // the answer to a client lost
-	FaultLocalDrop                      // a message dropped in the sender's full queue, reported to its core
+	FaultDelay             FaultKind = iota // a message delayed beyond one unit
+	FaultLoss                               // a message lost
+	FaultDuplicate                          // a message delivered twice
+	FaultReorder                            // a message delivered before one sent earlier on its link
+	FaultCorrupt                            // a bit flipped in a frame (the codec must reject it)
+	FaultSplit                              // symmetric partition into two sides
+	FaultOneWay                             // one-way cut: A cannot reach B, B reaches A
+	FaultIsolateLeader                      // the current leader cut off from everyone
+	FaultBridge                             // two sides that only one bridge node connects
+	FaultCrash                              // a node crashed (and later restarted)
+	FaultLostWrite                          // a crash lost writes that were not synced
+	FaultSkew                               // a node's clock rate redrawn
+	FaultResponseLoss                       // the answer to a client lost
+	FaultLocalDrop                          // a message dropped in the sender's full queue, reported to its core
+	FaultCrashInTransfer                    // a deliberate crash of a follower holding a partial incoming snapshot
+	FaultCrashSnapSender                    // a deliberate crash of a leader streaming a snapshot
+	FaultCrashInInstall                     // a crash inside InstallSnapshot: snapshot durable, old log not yet discarded
+	FaultCrashAtInstall                     // a crash right after InstallSnapshot, inside the Ready
+	FaultCrashAfterInstall                  // a crash at the step after a snapshot was installed
+	FaultLostSnapshot                       // a crash (of any cause) lost a partial incoming snapshot
 	NumFaultKinds
 )
 
 var faultNames = [NumFaultKinds]string{"delay", "loss", "duplicate", "reorder", "corrupt", "split",
-	"one-way", "isolate-leader", "bridge", "crash", "lost-write", "skew", "response-loss", "local-drop"}
+	"one-way", "isolate-leader", "bridge", "crash", "lost-write", "skew", "response-loss", "local-drop",
+	"crash-in-transfer", "crash-snap-sender", "crash-in-install", "crash-at-install", "crash-after-install", "lost-snapshot"}
 
 func (k FaultKind) String() string {
 	if k < NumFaultKinds {
@@ -103,6 +110,8 @@ type Report struct {
 	// ReadIndexReads counts gets served through ReadIndex (the others go
 	// through the log).
 	ReadIndexReads int
+	// Snap describes snapshots, compaction and snapshot transfers.
+	Snap SnapshotStats
 	// Linearizable reports that porcupine accepted the history;
 	// LinearizabilityUnknown that its search timed out.
 	Linearizable           bool
@@ -111,6 +120,70 @@ type Report struct {
 	// all of them (equal for equal runs).
 	Events    uint64
 	EventHash uint64
+}
+
+// SnapshotStats describes a run's snapshots, compactions and transfers.
+type SnapshotStats struct {
+	// Every, Margin and PadBytes are the run's settings (Config's
+	// SnapshotEntries, SnapshotMargin and SnapshotPadBytes, drawn per seed
+	// when zero; Every is 0 with snapshots off).
+	Every, Margin, PadBytes int
+	// Taken counts snapshots nodes took of their own state machine;
+	// Compactions the compactions that dropped entries.
+	Taken, Compactions uint64
+	// Sent counts transfers leaders started (raft.Stats.SnapshotsSent,
+	// summed over every incarnation); Installed the snapshots followers
+	// received whole and installed; Bad those refused because their
+	// checksum failed (raft.Stats.SnapshotsBad).
+	Sent, Installed, Bad uint64
+	// Chunks counts snapshot chunks written to incoming snapshots.
+	Chunks uint64
+	// Restored counts restarts that restored the state machine from the
+	// durable snapshot; LogRestarted those whose durable log did not hold
+	// the snapshot's last entry, so that the log restarted after it.
+	Restored, LogRestarted uint64
+	// TermRaised counts restarts whose durable hard state had a term
+	// behind the log's last entry (a crash right after installing the
+	// snapshot of a newer term), raised with no vote as storage/file does.
+	TermRaised uint64
+	// Corrupted counts chunks damaged past the codec (checker tests).
+	Corrupted uint64
+	// MaxLogLen is the longest stored log (LastIndex-FirstIndex+1) seen
+	// on any node after a Ready; MaxAppliedSpan the most applied entries
+	// still stored (at most Every-1+Margin with snapshots on).
+	MaxLogLen, MaxAppliedSpan int
+}
+
+// Add adds o's counters to s and keeps the maxima (settings are kept
+// from s).
+func (s *SnapshotStats) Add(o SnapshotStats) {
+	s.Taken += o.Taken
+	s.Compactions += o.Compactions
+	s.Sent += o.Sent
+	s.Installed += o.Installed
+	s.Bad += o.Bad
+	s.Chunks += o.Chunks
+	s.Restored += o.Restored
+	s.LogRestarted += o.LogRestarted
+	s.TermRaised += o.TermRaised
+	s.Corrupted += o.Corrupted
+	s.MaxLogLen = max(s.MaxLogLen, o.MaxLogLen)
+	s.MaxAppliedSpan = max(s.MaxAppliedSpan, o.MaxAppliedSpan)
+}
+
+// String lists the snapshot counters (and the settings of one run).
+func (s SnapshotStats) String() string {
+	set := ""
+	switch {
+	case s.Every > 0:
+		set = fmt.Sprintf("every %d entries (margin %d, %d B of padding): ", s.Every, s.Margin, s.PadBytes)
+	case s.Taken == 0:
+		set = "off: "
+	}
+	return fmt.Sprintf("%s%d taken, %d compactions, %d transfers started, %d installed, "+
+		"%d bad, %d chunks written, %d restarts from a snapshot (%d log restarted, %d term raised), max stored log %d (applied span %d)",
+		set, s.Taken, s.Compactions, s.Sent, s.Installed, s.Bad, s.Chunks, s.Restored,
+		s.LogRestarted, s.TermRaised, s.MaxLogLen, s.MaxAppliedSpan)
 }
 
 // String is a one-paragraph summary.
@@ -123,9 +196,9 @@ func (r Report) String() string {
 		lin = "NOT checked linearizable"
 	}
 	return fmt.Sprintf("seed %d: %d nodes, %d-byte values, %d steps + %d healed, %d elections (max term %d), commit index %d, "+
-		"%d restarts, %d msgs (%d delivered), %d client ops (%d retries, %d pending, %d ReadIndex reads), %s, events %d hash %016x\nfaults: %v",
+		"%d restarts, %d msgs (%d delivered), %d client ops (%d retries, %d pending, %d ReadIndex reads), %s, events %d hash %016x\nsnapshots: %v\nfaults: %v",
 		r.Seed, r.Nodes, r.ValueBytes, r.Steps, r.LivenessSteps, r.Elections, r.MaxTerm, r.Commits, r.Restarts,
-		r.Messages, r.Delivered, r.ClientOps, r.Retries, r.Pending, r.ReadIndexReads, lin, r.Events, r.EventHash, r.Faults)
+		r.Messages, r.Delivered, r.ClientOps, r.Retries, r.Pending, r.ReadIndexReads, lin, r.Events, r.EventHash, r.Snap, r.Faults)
 }
 
 // Violation is the error Run returns when a checked property fails.

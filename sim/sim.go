@@ -37,6 +37,9 @@ type world struct {
 	ops     []opRecord
 	clock   int64 // history clock: strictly increasing across the run
 	nextReq uint64
+	// snapEvery, snapMargin, snapPad: the run's snapshot settings
+	// (snapEvery 0: no snapshots).
+	snapEvery, snapMargin, snapPad int
 
 	ev     eventLog
 	chk    checker
@@ -64,6 +67,9 @@ func Run(cfg Config) (Report, error) {
 	w := newWorld(cfg)
 	w.orig = orig
 	w.run()
+	for _, n := range w.nodes {
+		w.addCoreStats(n)
+	}
 	w.rep.Faults = w.faults
 	w.rep.Events, w.rep.EventHash = w.ev.n, w.ev.hash
 	if w.err != nil {
@@ -85,6 +91,30 @@ func newWorld(cfg Config) *world {
 		n.st.lies = cfg.lyingDisk
 		w.nodes = append(w.nodes, n)
 	}
+	// The snapshot settings are always drawn, so that setting them does
+	// not change the rest of the run.
+	every, margin := MinSnapshotEntries+w.rng.IntN(MaxSnapshotEntries-MinSnapshotEntries+1), w.rng.IntN(MaxSnapshotMargin+1)
+	pad := [...]int{0, 1000, 4000, 20000}[w.rng.IntN(4)]
+	switch {
+	case cfg.SnapshotEntries < 0:
+		every = 0
+	case cfg.SnapshotEntries > 0:
+		every = cfg.SnapshotEntries
+	}
+	switch {
+	case cfg.SnapshotMargin < 0:
+		margin = 0
+	case cfg.SnapshotMargin > 0:
+		margin = cfg.SnapshotMargin
+	}
+	switch {
+	case cfg.SnapshotPadBytes < 0:
+		pad = 0
+	case cfg.SnapshotPadBytes > 0:
+		pad = cfg.SnapshotPadBytes
+	}
+	w.snapEvery, w.snapMargin, w.snapPad = every, margin, pad
+	w.rep.Snap.Every, w.rep.Snap.Margin, w.rep.Snap.PadBytes = every, margin, pad
 	for _, n := range w.nodes {
 		w.start(n)
 	}
@@ -259,6 +289,9 @@ func (w *world) send(n *simNode, m *raft.Message) {
 		return
 	}
 	p := packet{from: n.idx, to: uint8(m.To - 1), mt: m.Type, frame: frame}
+	if m.Type == raft.MsgSnap {
+		n.lastSnapSendAt = w.now
+	}
 	f := &w.cfg.Faults
 	if !w.healed && f.LocalDrop > 0 && w.rng.Float64() < f.LocalDrop {
 		// The sender's queue is full: the frame never leaves, and the node
@@ -347,6 +380,16 @@ func (w *world) deliver(p packet) {
 	}
 	w.rep.Delivered++
 	m := &w.msg
+	if m.Type == raft.MsgSnap && !w.healed && w.cfg.corruptSnapChunks > 0 && w.rng.Float64() < w.cfg.corruptSnapChunks {
+		// Damage past the frame check: only the snapshot's CRC can tell.
+		// The chunk aliases the frame, which a duplicate shares: copy it.
+		d := append([]byte(nil), m.Entries[0].Data...)
+		bit := w.rng.IntN(8 * len(d))
+		d[bit/8] ^= 1 << (bit % 8)
+		m.Entries[0].Data = d
+		w.rep.Snap.Corrupted++
+		w.ev.add(event{t: w.now, kind: evSnapCorrupt, a: p.from + 1, b: p.to + 1, x: uint64(m.Commit), y: uint64(bit)})
+	}
 	w.ev.add(event{t: w.now, kind: evDeliver, a: p.from + 1, b: p.to + 1, mt: m.Type, x: uint64(m.Term), y: uint64(m.Index), z: uint64(m.Commit)})
 	if err := to.r.Step(w.msg); err != nil {
 		w.fail("peer input", fmt.Sprintf("node %d refused a %v from %d (term %d), sent by a correct core: %v", to.id, m.Type, m.From, m.Term, err))

@@ -30,19 +30,32 @@ func TestSimSeeds(t *testing.T) {
 	n := seedBudget()
 	var mu sync.Mutex
 	var total FaultCounts
-	var ops, elections int
+	var snap SnapshotStats
+	var ops, elections, withInstall int
 	start := time.Now()
 	t.Cleanup(func() {
 		if t.Failed() {
 			return
 		}
-		t.Logf("%d seeds x %d steps in %v (%.0f seeds/min on %d CPUs): %d client ops checked, %d elections; faults: %v",
+		t.Logf("%d seeds x %d steps in %v (%.0f seeds/min on %d CPUs): %d client ops checked, %d elections; faults: %v; snapshots: %v",
 			n, DefaultSteps, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Minutes(),
-			runtime.GOMAXPROCS(0), ops, elections, total)
+			runtime.GOMAXPROCS(0), ops, elections, total, snap)
 		for k, v := range total {
 			if v == 0 {
 				t.Errorf("fault kind %v never injected over %d seeds", FaultKind(k), n)
 			}
+		}
+		// The default seeds must exercise snapshots: taken and compacted
+		// everywhere, transferred and installed in most seeds, restored
+		// at restarts (including after an interrupted install), and
+		// crashes must hit transfers in progress.
+		switch {
+		case snap.Taken == 0 || snap.Compactions == 0 || snap.Sent == 0 || snap.Installed == 0 || snap.Restored == 0 || snap.LogRestarted == 0:
+			t.Errorf("over %d seeds, snapshots were not all exercised: %v", n, snap)
+		case withInstall < n*3/4:
+			t.Errorf("only %d of %d seeds installed a snapshot", withInstall, n)
+		case total[FaultCrashInTransfer] == 0 || total[FaultLostSnapshot] == 0:
+			t.Errorf("no crash during a snapshot transfer over %d seeds: %v", n, total)
 		}
 	})
 	for seed := 1; seed <= n; seed++ {
@@ -57,6 +70,10 @@ func TestSimSeeds(t *testing.T) {
 			}
 			mu.Lock()
 			total.Add(rep.Faults)
+			snap.Add(rep.Snap)
+			if rep.Snap.Installed > 0 {
+				withInstall++
+			}
 			ops += rep.ClientOps
 			elections += rep.Elections
 			mu.Unlock()
@@ -160,7 +177,8 @@ func TestConfigErrors(t *testing.T) {
 
 func TestFaultsDisable(t *testing.T) {
 	rep, err := Run(Config{Seed: 3, Steps: 2000, Faults: Faults{Loss: -1, Duplicate: -1, Corrupt: -1,
-		LongDelay: -1, Partition: -1, Crash: -1, Skew: -1, ResponseLoss: -1, LocalDrop: -1}})
+		LongDelay: -1, Partition: -1, Crash: -1, Skew: -1, ResponseLoss: -1, LocalDrop: -1,
+		CrashInTransfer: -1, CrashAtInstall: -1, CrashAfterInstall: -1}})
 	if err != nil {
 		t.Fatal(err)
 	}
