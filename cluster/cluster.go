@@ -63,7 +63,11 @@ var ErrConfig = errors.New("cluster: invalid config")
 
 // Config describes a cluster to run in this process.
 type Config struct {
-	Nodes     int
+	// Nodes is how many nodes run (IDs 1..Nodes).
+	Nodes int
+	// Voters, if set, makes only nodes 1..Voters the initial members; the
+	// others start empty, ready to be added (zero: every node).
+	Voters    int
 	Storage   StorageKind
 	Transport TransportKind
 	ClusterID wire.ClusterID
@@ -110,6 +114,8 @@ func (c *Config) validate() error {
 		return bad("file storage needs DataDir")
 	case c.NewStateMachine == nil:
 		return bad("NewStateMachine must be set")
+	case c.Voters < 0 || c.Voters > c.Nodes:
+		return bad("voters must be 0..nodes")
 	case c.DropRate < 0 || c.DropRate >= 1:
 		return bad("drop rate must be in [0, 1)")
 	}
@@ -247,6 +253,16 @@ func (c *Cluster) Addrs() map[raft.NodeID]string { return c.addrs }
 func (c *Cluster) startNode(id raft.NodeID) error {
 	rc := c.cfg.Raft
 	rc.ID, rc.Peers, rc.Seed = id, c.ids, c.cfg.Seed
+	if v := c.cfg.Voters; v > 0 {
+		// Nodes 1..Voters bootstrap the cluster; the others start empty and
+		// wait to be added (node.ChangeMembership). Every node's transport
+		// knows all Nodes addresses: membership is Raft's configuration,
+		// not the address book.
+		rc.Peers = c.ids[:v]
+		if int(id) > v {
+			rc.Peers = nil
+		}
+	}
 	st, err := c.openStorage(id)
 	if err != nil {
 		return err

@@ -37,6 +37,8 @@ func (n *Node) run(ctx context.Context) {
 			n.startRead(w)
 		case c := <-n.statusc:
 			c <- n.status()
+		case c := <-n.ctrlc:
+			n.startControl(c)
 		}
 		n.drain(inbox)
 		if err := n.handleReady(); err != nil {
@@ -69,6 +71,9 @@ func (n *Node) tick() {
 	n.ticks++
 	if n.ticks%sweepTicks == 0 {
 		n.sweep()
+	}
+	if len(n.transfers)+len(n.confWaiters) > 0 {
+		n.checkControls()
 	}
 	if n.ticks%dropReportTicks == 0 {
 		n.reportDrops()
@@ -154,6 +159,9 @@ func (n *Node) apply(ents []raft.Entry) {
 		e := &ents[i]
 		n.hashEntry(e)
 		n.applied, n.appliedTerm = e.Index, e.Term
+		if e.Type == raft.EntryConfChange {
+			n.appliedConf(e)
+		}
 		if e.Type != raft.EntryNormal {
 			continue
 		}
@@ -223,6 +231,9 @@ func (n *Node) observe(rd raft.Ready) {
 	}
 	if stale {
 		n.failStale()
+	}
+	if len(n.transfers)+len(n.confWaiters) > 0 {
+		n.checkControls()
 	}
 }
 
@@ -336,6 +347,7 @@ func (n *Node) shutdown(cause error) {
 	for _, w := range n.reads {
 		n.resolveRead(w, ErrStopped)
 	}
+	n.failControls()
 	for {
 		select {
 		case p := <-n.propc:
@@ -343,6 +355,9 @@ func (n *Node) shutdown(cause error) {
 			continue
 		case w := <-n.readc:
 			w.done <- ErrStopped
+			continue
+		case c := <-n.ctrlc:
+			c.done <- ctrlResult{err: ErrStopped}
 			continue
 		default:
 		}

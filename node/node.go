@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,7 @@ type Node struct {
 	propc    chan *proposal
 	readc    chan *readWaiter
 	statusc  chan chan Status
+	ctrlc    chan *ctrl
 	stopc    chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
@@ -107,6 +109,11 @@ type Node struct {
 	snapIndex    raft.Index // index and size of the newest snapshot stored
 	snapBytes    uint64
 	snapshots    uint64 // snapshots this node took
+	// conf is the configuration as of the applied index (what a snapshot
+	// taken now records); confWaiters and transfers are pending controls.
+	conf        raft.ConfState
+	confWaiters []*ctrl
+	transfers   []*ctrl
 }
 
 type proposal struct {
@@ -153,11 +160,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		cfg: cfg, id: cfg.Raft.ID, r: r, log: cfg.Logger.With("node", uint64(cfg.Raft.ID)),
 		started: time.Now(), propc: make(chan *proposal, cfg.ProposalQueue),
 		readc: make(chan *readWaiter, cfg.ProposalQueue), reads: map[uint64]*readWaiter{},
-		statusc: make(chan chan Status), stopc: make(chan struct{}), done: make(chan struct{}),
+		statusc: make(chan chan Status), ctrlc: make(chan *ctrl), stopc: make(chan struct{}), done: make(chan struct{}),
 		waiters: map[uint64]*proposal{}, bySeq: map[uint64]uint64{},
 		incarnation: incarnation, term: hs.Term, commit: hs.Commit,
 		appliedHash: hash, applied: snap.Index, appliedTerm: snap.Term, snapIndex: snap.Index,
-		snapBytes: snap.Size,
+		snapBytes: snap.Size, conf: startConf(snap, cfg.Raft.Peers),
 	}
 	rc := cfg.Raft
 	if rc.MaxMsgBytes == 0 {
@@ -176,6 +183,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		"snapshot", uint64(snap.Index))
 	go n.run(ctx)
 	return n, nil
+}
+
+// startConf is the configuration as of the snapshot's index: the
+// snapshot's own, or the bootstrap peers.
+func startConf(snap raft.SnapshotMeta, peers []raft.NodeID) raft.ConfState {
+	if !snap.Conf.IsEmpty() || len(peers) == 0 {
+		return snap.Conf
+	}
+	return raft.ConfState{Voters: slices.Sorted(slices.Values(peers))}
 }
 
 func (c Config) withDefaults() Config {

@@ -69,7 +69,8 @@ func (n *Node) maybeSnapshot() error {
 		return nil
 	}
 	hash := n.appliedHash
-	meta, err := n.cfg.Storage.CreateSnapshot(n.applied, n.appliedTerm, func(w io.Writer) error {
+	at := raft.SnapshotMeta{Index: n.applied, Term: n.appliedTerm, Conf: n.conf}
+	meta, err := n.cfg.Storage.CreateSnapshot(at, func(w io.Writer) error {
 		var hdr [len(snapshotMagic) + 8]byte
 		copy(hdr[:], snapshotMagic)
 		binary.LittleEndian.PutUint64(hdr[len(snapshotMagic):], hash)
@@ -113,6 +114,9 @@ func (n *Node) installSnapshot(rd raft.Ready) error {
 		return err
 	}
 	n.applied, n.appliedTerm, n.appliedHash = meta.Index, meta.Term, hash
+	if !meta.Conf.IsEmpty() {
+		n.conf = meta.Conf
+	}
 	n.snapIndex, n.snapBytes = meta.Index, meta.Size
 	n.log.Info("snapshot installed", "index", uint64(meta.Index), "term", uint64(meta.Term), "bytes", meta.Size)
 	return nil

@@ -32,7 +32,11 @@ const entryOverheadBytes = 16
 type Config struct {
 	// ID is this node's identity; it must be listed in Peers.
 	ID NodeID
-	// Peers lists every voting member, this node included.
+	// Peers lists every voting member, this node included, when a cluster
+	// is first started (bootstrap). Later configurations come from the log
+	// and snapshots and override it. Empty: the node joins an existing
+	// cluster and learns the configuration from the leader, which must add
+	// it (ConfAddLearner or ConfAddVoter).
 	Peers []NodeID
 	// Storage is read by the core; the caller writes it (see doc.go).
 	Storage Storage
@@ -146,6 +150,12 @@ func (c *Config) validate() error {
 }
 
 func validatePeers(id NodeID, peers []NodeID) error {
+	if len(peers) == 0 {
+		return nil // joining: the configuration comes from the leader
+	}
+	if len(peers) > MaxMembers {
+		return &configError{"Peers", "more than MaxMembers (" + strconv.Itoa(MaxMembers) + ")"}
+	}
 	self := false
 	for i, p := range peers {
 		if p == None {

@@ -80,6 +80,27 @@
 // transfer. On restart, restore the state machine from the stored
 // snapshot and pass its index as Config.Applied.
 //
+// # Membership
+//
+// The configuration (ConfState: voters, the outgoing voters of a joint
+// configuration, learners) lives in the log: ProposeConfChange appends an
+// EntryConfChange entry carrying the resulting configuration, and every
+// node switches to it when the entry commits. Changes run one at a time.
+// One voter added or removed is applied directly (dissertation §4.1); a
+// larger change enters a joint configuration in which elections and
+// commitment need a majority of both voter sets, and the leader appends the
+// entry that leaves it as soon as the joint one commits (§4.3). Learners
+// receive the log but neither vote nor count. A leader that is no longer a
+// voter steps down; nodes outside the configuration cannot campaign, and
+// members refuse their vote requests (with pre-vote and the leader lease
+// of check-quorum, a removed node cannot disrupt the cluster).
+// TransferLeadership brings a voter's log up to date and tells it to
+// campaign at once (MsgTimeoutNow; §3.10). Config.Peers bootstraps a new
+// cluster; a node started with no Peers joins: it takes a leader's traffic
+// and learns the configuration from the log or a snapshot (SnapshotMeta
+// carries the configuration). On restart the configuration is rebuilt from
+// the snapshot and the configuration entries of the stored log.
+//
 // # Bounds
 //
 // Every buffer the core keeps is bounded by Config: MaxInflightMsgs (the

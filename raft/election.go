@@ -3,14 +3,16 @@ package raft
 // hup starts an election (§5.2), preceded by a pre-vote round unless
 // disabled, so that a node that cannot win never disrupts the cluster.
 func (r *Raft) hup() {
-	if r.role == RoleLeader {
+	if r.role == RoleLeader || !r.promotable() {
 		return
 	}
-	r.campaign(!r.cfg.DisablePreVote)
+	r.campaign(!r.cfg.DisablePreVote, false)
 }
 
-// campaign asks every member for its (pre-)vote.
-func (r *Raft) campaign(pre bool) {
+// campaign asks every voter for its (pre-)vote. A campaign that a leader
+// asked for by transferring leadership marks its MsgVotes (Reject set), so
+// voters answer despite their leader lease.
+func (r *Raft) campaign(pre, transfer bool) {
 	typ, term := MsgVote, r.term+1
 	if pre {
 		typ = MsgPreVote
@@ -30,15 +32,15 @@ func (r *Raft) campaign(pre bool) {
 		r.log.noteReadErr(err) // reported in Ready.Err; no one will vote for us
 	}
 	for i := range r.prs {
-		if id := r.prs[i].id; id != r.id {
-			r.send(Message{Type: typ, To: id, Term: term, Index: last, LogTerm: lastTerm})
+		if pr := &r.prs[i]; pr.id != r.id && (pr.voter || pr.outgoing) {
+			r.send(Message{Type: typ, To: pr.id, Term: term, Index: last, LogTerm: lastTerm, Reject: transfer})
 		}
 	}
 }
 
 func (r *Raft) winElection(pre bool) {
 	if pre {
-		r.campaign(false)
+		r.campaign(false, false)
 		return
 	}
 	r.becomeLeader()
@@ -101,20 +103,5 @@ func (r *Raft) poll(id NodeID, granted bool) electionResult {
 			pr.vote = voteGranted
 		}
 	}
-	yes, no := 0, 0
-	for i := range r.prs {
-		switch r.prs[i].vote {
-		case voteGranted:
-			yes++
-		case voteRejected:
-			no++
-		}
-	}
-	switch q := r.quorum(); {
-	case yes >= q:
-		return electionWon
-	case no > len(r.prs)-q:
-		return electionLost
-	}
-	return electionPending
+	return r.tally()
 }

@@ -35,6 +35,17 @@ var (
 	// ErrSnapshotMismatch: an incoming snapshot does not match what was
 	// announced (size or checksum), or storage holds no such snapshot.
 	ErrSnapshotMismatch = errors.New("raft: snapshot does not match its metadata")
+	// ErrInvalidConf: an encoded configuration is malformed or violates
+	// a ConfState invariant.
+	ErrInvalidConf = errors.New("raft: invalid configuration")
+	// ErrInvalidConfChange: a membership change that cannot apply (a
+	// no-op, a demotion of a voter, removing every voter, an unknown type).
+	ErrInvalidConfChange = errors.New("raft: invalid membership change")
+	// ErrConfChangePending: a membership change (or the end of a joint
+	// configuration) is not committed yet; one runs at a time.
+	ErrConfChangePending = errors.New("raft: a membership change is in progress")
+	// ErrNotVoter: leadership can only be transferred to a voter.
+	ErrNotVoter = errors.New("raft: target is not a voter")
 )
 
 // configError wraps ErrConfig with the name of the offending field, without

@@ -133,7 +133,7 @@ func (nw *network) maybeSnapshot(n *testNode) {
 	if int(last.Index-snap.Index) < nw.snapEvery {
 		return
 	}
-	if _, err := n.st.SaveSnapshot(last.Index, last.Term, encodeApplied(n.applied)); err != nil {
+	if _, err := n.st.SaveSnapshot(SnapshotMeta{Index: last.Index, Term: last.Term, Conf: n.r.ConfState()}, encodeApplied(n.applied)); err != nil {
 		nw.t.Fatalf("snapshot at %d: %v", last.Index, err)
 	}
 	n.snaps++

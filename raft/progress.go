@@ -43,12 +43,17 @@ type progress struct {
 	// readAck is the highest heartbeat sequence this member echoed in the
 	// current leadership.
 	readAck uint64
+	// voter and outgoing place the member in the configuration's voter
+	// sets (incoming and, when joint, outgoing); a member in neither is a
+	// learner.
+	voter, outgoing bool
 
 	// In StateSnapshot: the snapshot being sent, the stream offset of the
 	// next chunk to send, the offset the follower acknowledged, the offset
 	// last gone back to (refusals of it are not repeated), and snapAcked at
 	// the last heartbeat (no progress for a heartbeat means retransmit).
 	snap          SnapshotMeta
+	snapHdr       []byte // the stream header (configuration)
 	snapSent      uint64
 	snapAcked     uint64
 	snapRewound   uint64
@@ -83,6 +88,7 @@ func (p *progress) becomeProbe() {
 func (p *progress) becomeSnapshot(snap SnapshotMeta) {
 	p.state = StateSnapshot
 	p.snap = snap
+	p.snapHdr = snapHeader(snap)
 	p.snapSent, p.snapAcked, p.snapAckedAtHB = 0, 0, 0
 	p.snapRewound = ^uint64(0)
 	p.probeSent = false

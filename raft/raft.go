@@ -92,6 +92,15 @@ type Raft struct {
 	snapChunks, snapChunksSpare []SnapshotChunk
 	pendingSnap                 SnapshotMeta
 
+	// conf is the configuration in effect (the last committed one);
+	// confRecs the configuration entries above the commit index.
+	conf     ConfState
+	confRecs []confRec
+	// leadTransferee is the node a leader is handing leadership to, for
+	// at most an election timeout (transferElapsed ticks so far).
+	leadTransferee  NodeID
+	transferElapsed int
+
 	stats Stats
 }
 
@@ -112,19 +121,25 @@ func New(cfg Config) (*Raft, error) {
 	r := &Raft{id: cfg.ID, cfg: cfg, log: log, rng: newPRNG(cfg.Seed, cfg.ID),
 		propSeq: cfg.ForwardSeqBase, propSeqBase: cfg.ForwardSeqBase}
 	r.cfg.Peers = slices.Clone(cfg.Peers)
-	r.prs = make([]progress, len(cfg.Peers))
-	for i, id := range cfg.Peers {
-		r.prs[i] = progress{id: id, inflights: newInflights(cfg.MaxInflightMsgs)}
-		if id == cfg.ID {
-			r.self = &r.prs[i]
-		}
+	snap, err := cfg.Storage.Snapshot()
+	if err != nil {
+		return nil, err
 	}
-	r.matchScratch = make([]Index, len(r.prs))
-	r.ackScratch = make([]uint64, len(r.prs))
-	r.msgs = make([]Message, 0, 4*len(r.prs))
-	r.msgsSpare = make([]Message, 0, 4*len(r.prs))
+	if err := r.initConf(snap, cfg.Peers); err != nil {
+		return nil, err
+	}
+	r.msgs = make([]Message, 0, 4*max(len(r.prs), 3))
+	r.msgsSpare = make([]Message, 0, 4*max(len(r.prs), 3))
 	r.becomeFollower(hs.Term, None)
 	r.vote = hs.Vote
+	if lt, err := r.log.lastTerm(); err == nil && lt > hs.Term {
+		// A crash after a snapshot install (durable at once) and before
+		// the Ready's hard state was synced leaves a stored term below the
+		// log's. Raising the term (with no vote) is what receiving the
+		// leader's message did; a term below the log's would let this node
+		// lead with entries older than its own log's last.
+		r.becomeFollower(lt, None)
+	}
 	r.prevHardState = hs
 	r.prevSoftState = r.softState()
 	return r, nil
@@ -158,8 +173,6 @@ func (r *Raft) progressOf(id NodeID) *progress {
 	}
 	return nil
 }
-
-func (r *Raft) quorum() int { return len(r.prs)/2 + 1 }
 
 func (r *Raft) hardState() HardState {
 	return HardState{Term: r.term, Vote: r.vote, Commit: r.log.committed}
@@ -197,6 +210,7 @@ func (r *Raft) reset(term Term) {
 	// them; the runtime answers their callers when it sees the change.
 	r.reads = r.reads[:0]
 	r.readRoundPending = false
+	r.leadTransferee, r.transferElapsed = None, 0
 }
 
 func (r *Raft) becomeFollower(term Term, lead NodeID) {
@@ -241,11 +255,18 @@ func (r *Raft) becomeLeader() {
 	// A no-op of the new term lets the leader commit entries of earlier
 	// terms, which it may not count replicas of directly (§5.4.2, §8).
 	r.appendEntry(Entry{Term: r.term, Index: next, Type: EntryNoop})
+	if r.conf.Joint() && len(r.confRecs) == 0 {
+		r.appendConf(leaveJoint(r.conf)) // the previous leader did not get to it
+	}
 }
 
 // appendEntry adds one entry of the current term to the leader's log.
 func (r *Raft) appendEntry(e Entry) {
-	r.log.unstable.truncateAndAppend([]Entry{e})
+	ents := []Entry{e}
+	r.log.unstable.truncateAndAppend(ents)
+	if e.Type == EntryConfChange {
+		r.recordConfs(ents)
+	}
 }
 
 // tickElection is the tick of followers and candidates.
@@ -253,6 +274,9 @@ func (r *Raft) tickElection() {
 	r.electionElapsed++
 	if r.electionElapsed >= r.randomizedElectionTimeout {
 		r.electionElapsed = 0
+		if !r.promotable() {
+			return // learners and non-members never campaign
+		}
 		r.hup()
 	}
 }
@@ -271,24 +295,13 @@ func (r *Raft) tickHeartbeat() {
 			return
 		}
 	}
+	if r.leadTransferee != None {
+		if r.transferElapsed++; r.transferElapsed >= r.cfg.ElectionTicks {
+			r.leadTransferee = None // the transfer failed; lead on
+		}
+	}
 	if r.heartbeatElapsed >= r.cfg.HeartbeatTicks {
 		r.heartbeatElapsed = 0
 		r.bcastHeartbeat()
 	}
-}
-
-// quorumActive reports whether a majority was heard from since the last
-// call, and starts a new observation round.
-func (r *Raft) quorumActive() bool {
-	active := 0
-	for i := range r.prs {
-		pr := &r.prs[i]
-		if pr == r.self || pr.recentActive {
-			active++
-		}
-		if pr != r.self {
-			pr.recentActive = false
-		}
-	}
-	return active >= r.quorum()
 }

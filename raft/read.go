@@ -52,7 +52,7 @@ func (r *Raft) addRead(id uint64, from NodeID) error {
 	rq := readRequest{id: id, from: from}
 	if r.committedInTerm() {
 		rq.index = r.log.committed
-		if len(r.prs) == 1 || (r.cfg.ReadLease && r.leaseValid()) {
+		if r.soleVoter() || (r.cfg.ReadLease && r.leaseValid()) {
 			r.answerRead(rq)
 			return nil
 		}
@@ -79,30 +79,16 @@ func (r *Raft) onCommitInTerm() {
 			r.readRoundPending = true
 		}
 	}
-	if len(r.prs) == 1 {
+	if r.soleVoter() {
 		r.releaseReads()
 	}
-}
-
-// quorumAck returns the largest heartbeat sequence echoed by a quorum
-// (this leader counts as having echoed everything it sent).
-func (r *Raft) quorumAck() uint64 {
-	acks := r.ackScratch
-	for i := range r.prs {
-		acks[i] = r.prs[i].readAck
-		if &r.prs[i] == r.self {
-			acks[i] = r.hbSeq
-		}
-	}
-	sortUint64(acks)
-	return acks[len(acks)-r.quorum()]
 }
 
 // releaseReads answers, in order, every read whose round a quorum echoed.
 func (r *Raft) releaseReads() {
 	q := r.quorumAck()
 	n := 0
-	for n < len(r.reads) && r.reads[n].index != 0 && (r.reads[n].need <= q || len(r.prs) == 1) {
+	for n < len(r.reads) && r.reads[n].index != 0 && (r.reads[n].need <= q || r.soleVoter()) {
 		r.answerRead(r.reads[n])
 		n++
 	}

@@ -1,7 +1,5 @@
 package raft
 
-import "slices"
-
 // Proposal tells the caller where its proposal went.
 type Proposal struct {
 	// Term and Index locate the entry when this node leads: the proposal
@@ -46,7 +44,8 @@ func (r *Raft) appendProposal(data []byte) (Index, error) {
 	case len(data) > r.cfg.MaxEntryBytes():
 		return 0, ErrTooLarge
 	case r.uncommittedBytes+len(data) > r.cfg.MaxUncommittedBytes,
-		len(r.log.unstable.entries) >= r.cfg.MaxEntriesInMemory:
+		len(r.log.unstable.entries) >= r.cfg.MaxEntriesInMemory,
+		r.leadTransferee != None: // the leader is handing over; retry at the next one
 		return 0, ErrBusy
 	}
 	idx := r.log.lastIndex() + 1
@@ -92,7 +91,7 @@ func (r *Raft) handleAppendEntries(m Message) {
 		r.stats.Dropped++ // the leader contradicts our committed log
 		return
 	}
-	r.log.commitTo(min(m.Commit, last))
+	r.commitTo(min(m.Commit, last))
 	r.send(Message{Type: MsgAppResp, To: m.From, Index: last})
 }
 
@@ -119,6 +118,7 @@ func (r *Raft) appendFromLeader(m Message) (Index, bool) {
 	}
 	if len(fresh) > 0 {
 		r.log.append(fresh)
+		r.recordConfs(fresh)
 	}
 	return last, true
 }
@@ -135,7 +135,7 @@ func (r *Raft) unstableKeptBelow(ci Index) int {
 func (r *Raft) handleHeartbeat(m Message) {
 	// The leader sends min(our match, its commit), so our log up to it
 	// matches the leader's.
-	r.log.commitTo(m.Commit)
+	r.commitTo(m.Commit)
 	r.send(Message{Type: MsgHeartbeatResp, To: m.From, Index: m.Index})
 }
 
@@ -184,6 +184,9 @@ func (r *Raft) handleAppendResponse(m Message, pr *progress) {
 		r.maybeSendAppend(pr, true)
 	}
 	for r.maybeSendAppend(pr, false) {
+	}
+	if pr.id == r.leadTransferee && pr.match == r.log.lastIndex() {
+		r.send(Message{Type: MsgTimeoutNow, To: pr.id})
 	}
 }
 
@@ -290,11 +293,7 @@ func (r *Raft) bcastHeartbeat() {
 // majority, but only if that entry is of the current term (§5.4.2: counting
 // replicas of older-term entries is unsafe, Figure 8).
 func (r *Raft) maybeCommit() bool {
-	for i := range r.prs {
-		r.matchScratch[i] = r.prs[i].match
-	}
-	slices.Sort(r.matchScratch)
-	mci := r.matchScratch[len(r.matchScratch)-r.quorum()]
+	mci := r.quorumMatch()
 	if mci <= r.log.committed {
 		return false
 	}
@@ -303,7 +302,7 @@ func (r *Raft) maybeCommit() bool {
 		return false
 	}
 	first := !r.committedInTerm()
-	r.log.commitTo(mci)
+	r.commitTo(mci)
 	if first && t == r.term {
 		r.onCommitInTerm()
 	}

@@ -74,12 +74,13 @@ func TestAppliedBeyondLogRefused(t *testing.T) {
 // TestUnreadableCommittedEntriesReported: committed entries that cannot be
 // read back are reported once in Ready.Err instead of HasReady spinning.
 func TestUnreadableCommittedEntriesReported(t *testing.T) {
-	st := &failingStorage{MemoryStorage: storedLog(1, 1), failEntries: true}
+	st := &failingStorage{MemoryStorage: storedLog(1, 1)}
 	st.SetHardState(HardState{Term: 1, Commit: 2})
 	r, err := New(Config{ID: 1, Peers: []NodeID{1, 2, 3}, Storage: st})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.failEntries = true // the disk fails after the start (which reads the log for configurations)
 	rounds := 0
 	for r.HasReady() && rounds < 10 {
 		rd := r.Ready()

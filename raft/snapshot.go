@@ -11,6 +11,14 @@ type SnapshotMeta struct {
 	Term  Term
 	Size  uint64
 	CRC   uint32
+	// Conf is the configuration as of Index.
+	Conf ConfState
+}
+
+// SameSnapshot reports whether a and b describe the same snapshot data
+// (index, term, size and checksum; Conf is determined by Index).
+func SameSnapshot(a, b SnapshotMeta) bool {
+	return a.Index == b.Index && a.Term == b.Term && a.Size == b.Size && a.CRC == b.CRC
 }
 
 // IsEmpty reports whether m describes no snapshot.
@@ -38,19 +46,63 @@ func UpdateSnapshotCRC(crc uint32, data []byte) uint32 {
 	return crc32.Update(crc, castagnoli, data)
 }
 
-// snapTrailerBytes is the CRC-32C that follows a snapshot's data in the
-// byte stream a leader sends: the follower checks it before installing.
-const snapTrailerBytes = 4
+// The byte stream a leader sends for a snapshot is a header — the length
+// of the encoded configuration (2 bytes, little endian), the configuration
+// (AppendConfState; length 0 if the snapshot has none) and the CRC-32C of
+// those bytes (4 bytes, little endian) — then the data, then the data's
+// CRC-32C (snapTrailerBytes). The follower checks both CRCs end to end
+// (beyond each frame's own), so damage that a frame check missed can
+// neither install a wrong configuration nor wrong data. The header always
+// travels alone, as the chunk at offset 0, so the follower knows the
+// data's size from the first chunk.
+const (
+	snapTrailerBytes = 4
+	snapLenBytes     = 2
+	maxSnapConfBytes = MaxMembers * 3 * 10 // every ID a 10-byte uvarint
+)
 
-// streamSize is the size of the stream that carries a snapshot of meta.
-func streamSize(meta SnapshotMeta) uint64 { return meta.Size + snapTrailerBytes }
+// snapHeader returns the stream header for meta.
+func snapHeader(meta SnapshotMeta) []byte {
+	var conf []byte
+	if !meta.Conf.IsEmpty() {
+		conf = AppendConfState(nil, meta.Conf)
+	}
+	h := make([]byte, snapLenBytes, snapLenBytes+len(conf)+snapTrailerBytes)
+	h[0], h[1] = byte(len(conf)), byte(len(conf)>>8)
+	h = append(h, conf...)
+	var crc [snapTrailerBytes]byte
+	putUint32(crc[:], SnapshotCRC(h))
+	return append(h, crc[:]...)
+}
+
+// parseSnapHeader decodes a header chunk that must be exactly one header.
+func parseSnapHeader(b []byte) (ConfState, bool) {
+	if len(b) < snapLenBytes {
+		return ConfState{}, false
+	}
+	n := int(b[0]) | int(b[1])<<8
+	if n > maxSnapConfBytes || len(b) != snapLenBytes+n+snapTrailerBytes {
+		return ConfState{}, false
+	}
+	body := b[:snapLenBytes+n]
+	if SnapshotCRC(body) != getUint32(b[len(body):]) {
+		return ConfState{}, false
+	}
+	if n == 0 {
+		return ConfState{}, true
+	}
+	cs, err := DecodeConfState(body[snapLenBytes:])
+	return cs, err == nil
+}
 
 // incoming is a follower's state for the snapshot arriving from its leader.
 // Chunks are accepted strictly in order, so one offset and a running CRC
 // describe everything received; duplicates are acknowledged, chunks from
 // beyond the offset are refused with the offset (the leader goes back).
 type incoming struct {
-	meta     SnapshotMeta // Index, Term, Size; CRC unset until complete
+	meta     SnapshotMeta // Index, Term, Size, Conf; CRC unset until complete
+	total    uint64       // the stream's size (MsgSnap.Hint)
+	hdr      uint64       // the header's size: data starts there
 	from     NodeID
 	term     Term
 	received uint64 // stream bytes received in order
@@ -85,9 +137,9 @@ func (r *Raft) snapWindowBytes() uint64 {
 
 // sendSnapshotChunks fills pr's window of snapshot chunks.
 func (r *Raft) sendSnapshotChunks(pr *progress) {
-	total := streamSize(pr.snap)
+	total := uint64(len(pr.snapHdr)) + pr.snap.Size + snapTrailerBytes
 	for pr.state == StateSnapshot && pr.snapSent < total && pr.snapSent-pr.snapAcked < r.snapWindowBytes() {
-		chunk, err := r.readChunk(pr.snap, pr.snapSent, min(uint64(r.cfg.MaxMsgBytes), total-pr.snapSent))
+		chunk, err := r.readChunk(pr, min(uint64(r.cfg.MaxMsgBytes), total-pr.snapSent))
 		if err == ErrSnapshotChanged {
 			r.startSnapshot(pr) // a newer snapshot replaced it: send that one
 			return
@@ -102,9 +154,14 @@ func (r *Raft) sendSnapshotChunks(pr *progress) {
 	}
 }
 
-// readChunk returns n stream bytes at off: snapshot data read from storage,
-// then the CRC trailer.
-func (r *Raft) readChunk(meta SnapshotMeta, off, n uint64) ([]byte, error) {
+// readChunk returns up to n stream bytes at pr.snapSent: the header (alone),
+// or snapshot data read from storage, then the CRC trailer.
+func (r *Raft) readChunk(pr *progress, n uint64) ([]byte, error) {
+	meta, hdr := pr.snap, uint64(len(pr.snapHdr))
+	if pr.snapSent < hdr {
+		return pr.snapHdr[pr.snapSent:], nil
+	}
+	off := pr.snapSent - hdr
 	buf := make([]byte, n)
 	if off < meta.Size {
 		k := min(n, meta.Size-off)
@@ -158,18 +215,19 @@ func (r *Raft) snapshotHeartbeat(pr *progress) {
 
 // handleSnapshot receives one chunk of a snapshot from the leader.
 func (r *Raft) handleSnapshot(m Message) {
-	meta := SnapshotMeta{Index: m.Index, Term: m.LogTerm, Size: uint64(m.Hint) - snapTrailerBytes}
-	if r.haveSnapshot(m, meta) {
+	if r.haveSnapshot(m, m.Index, m.LogTerm) {
 		return
 	}
 	in := &r.incoming
 	off, data := uint64(m.Commit), m.Entries[0].Data
-	if !in.active || in.meta != meta || in.from != m.From || in.term != m.Term {
+	if !in.active || in.meta.Index != m.Index || in.meta.Term != m.LogTerm || in.total != uint64(m.Hint) ||
+		in.from != m.From || in.term != m.Term {
 		if off != 0 {
 			r.snapAnswer(m, 0, true) // not our transfer: start over
 			return
 		}
-		*in = incoming{meta: meta, from: m.From, term: m.Term, active: true}
+		r.startIncoming(m, data)
+		return
 	}
 	switch {
 	case off < in.received:
@@ -183,16 +241,33 @@ func (r *Raft) handleSnapshot(m Message) {
 		return
 	}
 	r.acceptChunk(in, off, data)
-	if in.received < streamSize(meta) {
+	if in.received < in.total {
 		r.snapAnswer(m, in.received, false)
 		return
 	}
 	r.finishSnapshot(m, in)
 }
 
+// startIncoming begins a transfer with its header chunk (offset 0).
+func (r *Raft) startIncoming(m Message, hdr []byte) {
+	conf, ok := parseSnapHeader(hdr)
+	total := uint64(m.Hint)
+	if !ok || total < uint64(len(hdr))+snapTrailerBytes {
+		r.stats.SnapshotsBad++ // damaged, or a broken leader; start over
+		r.incoming = incoming{}
+		r.snapAnswer(m, 0, true)
+		return
+	}
+	h := uint64(len(hdr))
+	r.incoming = incoming{meta: SnapshotMeta{Index: m.Index, Term: m.LogTerm, Size: total - h - snapTrailerBytes, Conf: conf},
+		total: total, hdr: h, from: m.From, term: m.Term, received: h, active: true}
+	r.snapAnswer(m, h, false)
+}
+
 // haveSnapshot answers a chunk of a snapshot this node does not need: its
 // log already holds (or has committed past) the snapshot's last entry.
-func (r *Raft) haveSnapshot(m Message, meta SnapshotMeta) bool {
+func (r *Raft) haveSnapshot(m Message, index Index, term Term) bool {
+	meta := SnapshotMeta{Index: index, Term: term}
 	switch {
 	case meta.Index <= r.log.committed:
 		r.incoming = incoming{}
@@ -202,7 +277,7 @@ func (r *Raft) haveSnapshot(m Message, meta SnapshotMeta) bool {
 		// Log Matching: our log equals the leader's up to meta.Index,
 		// which the leader has committed.
 		r.incoming = incoming{}
-		r.log.commitTo(meta.Index)
+		r.commitTo(meta.Index)
 		r.send(Message{Type: MsgAppResp, To: m.From, Index: meta.Index})
 		return true
 	}
@@ -212,6 +287,8 @@ func (r *Raft) haveSnapshot(m Message, meta SnapshotMeta) bool {
 // acceptChunk takes the in-order chunk at off: data bytes go to storage
 // (via Ready.SnapshotChunks) and into the CRC, trailer bytes are kept.
 func (r *Raft) acceptChunk(in *incoming, off uint64, data []byte) {
+	in.received = off + uint64(len(data))
+	off -= in.hdr // chunks after the header never reach back into it
 	if off < in.meta.Size {
 		k := min(uint64(len(data)), in.meta.Size-off)
 		r.snapChunks = append(r.snapChunks, SnapshotChunk{Meta: in.meta, Offset: off, Data: data[:k]})
@@ -222,7 +299,6 @@ func (r *Raft) acceptChunk(in *incoming, off uint64, data []byte) {
 			in.trailer[p-in.meta.Size] = data[i]
 		}
 	}
-	in.received = off + uint64(len(data))
 }
 
 // finishSnapshot installs a completely received snapshot if its checksum
@@ -253,6 +329,10 @@ func (r *Raft) snapAnswer(m Message, received uint64, reject bool) {
 // anything else in that Ready.
 func (r *Raft) installSnapshot(meta SnapshotMeta) {
 	r.log.restore(meta)
+	r.confRecs = r.confRecs[:0]
+	if !meta.Conf.IsEmpty() {
+		r.setConf(meta.Conf)
+	}
 	r.pendingSnap = meta
 	r.stats.SnapshotsInstalled++
 }

@@ -137,7 +137,7 @@ func TestSnapshotRestart(t *testing.T) {
 func stepSnap(t *testing.T, r *Raft, meta SnapshotMeta, off uint64, data []byte) []Message {
 	t.Helper()
 	m := Message{Type: MsgSnap, From: 1, To: r.id, Term: 2, Index: meta.Index, LogTerm: meta.Term,
-		Commit: Index(off), Hint: Index(streamSize(meta)), Entries: []Entry{{Data: data}}}
+		Commit: Index(off), Hint: Index(uint64(len(snapHeader(meta))) + meta.Size + snapTrailerBytes), Entries: []Entry{{Data: data}}}
 	if err := r.Step(m); err != nil {
 		t.Fatalf("Step(chunk at %d): %v", off, err)
 	}
@@ -146,10 +146,13 @@ func stepSnap(t *testing.T, r *Raft, meta SnapshotMeta, off uint64, data []byte)
 	return out
 }
 
-func snapStream(data []byte) []byte {
+// snapStream returns the stream a leader sends for meta and data, and the
+// size of its header (the chunk at offset 0).
+func snapStream(meta SnapshotMeta, data []byte) ([]byte, int) {
 	var tr [4]byte
 	putUint32(tr[:], SnapshotCRC(data))
-	return append(slices.Clone(data), tr[:]...)
+	h := snapHeader(meta)
+	return slices.Concat(h, data, tr[:]), len(h)
 }
 
 func newFollower(t *testing.T) *Raft {
@@ -166,27 +169,30 @@ func newFollower(t *testing.T) *Raft {
 func TestSnapshotChunkOrder(t *testing.T) {
 	r := newFollower(t)
 	data := []byte(strings.Repeat("snapshot data ", 20)) // 280 bytes
-	meta := SnapshotMeta{Index: 50, Term: 1, Size: uint64(len(data))}
-	s := snapStream(data)
+	meta := SnapshotMeta{Index: 50, Term: 1, Size: uint64(len(data)), Conf: ConfState{Voters: []NodeID{1, 2, 3}, Learners: []NodeID{4}}}
+	s, h := snapStream(meta, data)
 	expect := func(out []Message, typ MessageType, commit Index, reject bool) {
 		t.Helper()
 		if len(out) != 1 || out[0].Type != typ || out[0].Commit != commit || out[0].Reject != reject {
 			t.Fatalf("answer %+v, want %v commit %d reject %v", out, typ, commit, reject)
 		}
 	}
-	expect(stepSnap(t, r, meta, 100, s[100:200]), MsgSnapResp, 0, true) // no transfer yet
-	expect(stepSnap(t, r, meta, 0, s[:100]), MsgSnapResp, 100, false)
-	expect(stepSnap(t, r, meta, 200, s[200:]), MsgSnapResp, 100, true) // gap
-	expect(stepSnap(t, r, meta, 0, s[:100]), MsgSnapResp, 100, false)  // duplicate
-	expect(stepSnap(t, r, meta, 100, s[100:200]), MsgSnapResp, 200, false)
-	out := stepSnap(t, r, meta, 200, s[200:])
+	a, b := h+100, h+200 // chunk boundaries after the header
+	at := func(i int) Index { return Index(i) }
+	expect(stepSnap(t, r, meta, uint64(h), s[h:a]), MsgSnapResp, 0, true) // no transfer yet
+	expect(stepSnap(t, r, meta, 0, s[:h]), MsgSnapResp, at(h), false)
+	expect(stepSnap(t, r, meta, uint64(h), s[h:a]), MsgSnapResp, at(a), false)
+	expect(stepSnap(t, r, meta, uint64(b), s[b:]), MsgSnapResp, at(a), true)   // gap
+	expect(stepSnap(t, r, meta, uint64(h), s[h:a]), MsgSnapResp, at(a), false) // duplicate
+	expect(stepSnap(t, r, meta, uint64(a), s[a:b]), MsgSnapResp, at(b), false)
+	out := stepSnap(t, r, meta, uint64(b), s[b:])
 	if len(out) != 1 || out[0].Type != MsgAppResp || out[0].Index != 50 || out[0].Reject {
 		t.Fatalf("completion answered %+v, want MsgAppResp index 50", out)
 	}
 	rd := r.Ready()
 	want := meta
 	want.CRC = SnapshotCRC(data)
-	if rd.Snapshot != want || len(rd.SnapshotChunks) != 3 || !rd.MustSync || len(rd.Committed) != 0 {
+	if !SameSnapshot(rd.Snapshot, want) || !rd.Snapshot.Conf.Equal(meta.Conf) || len(rd.SnapshotChunks) != 3 || !rd.MustSync || len(rd.Committed) != 0 {
 		t.Fatalf("Ready: snapshot %+v chunks %d mustSync %v", rd.Snapshot, len(rd.SnapshotChunks), rd.MustSync)
 	}
 	var got []byte
@@ -206,6 +212,9 @@ func TestSnapshotChunkOrder(t *testing.T) {
 	if st.Commit != 50 || st.Applied != 50 || st.LastIndex != 50 || st.Stats.SnapshotsInstalled != 1 {
 		t.Fatalf("after install: %+v", st)
 	}
+	if !r.ConfState().Equal(meta.Conf) {
+		t.Fatalf("configuration after install %+v, want the snapshot's %+v", r.ConfState(), meta.Conf)
+	}
 }
 
 // A snapshot whose checksum fails is not installed; the transfer restarts.
@@ -213,14 +222,16 @@ func TestSnapshotBadChecksum(t *testing.T) {
 	r := newFollower(t)
 	data := []byte("some state")
 	meta := SnapshotMeta{Index: 7, Term: 1, Size: uint64(len(data))}
-	s := snapStream(data)
-	s[3] ^= 1 // damaged in flight, undetected by the frame checksum
-	out := stepSnap(t, r, meta, 0, s)
+	s, h := snapStream(meta, data)
+	s[h+3] ^= 1 // damaged in flight, undetected by the frame checksum
+	stepSnap(t, r, meta, 0, s[:h])
+	r.Advance(r.Ready())
+	out := stepSnap(t, r, meta, uint64(h), s[h:])
 	if len(out) != 1 || out[0].Type != MsgSnapResp || !out[0].Reject || out[0].Commit != 0 {
 		t.Fatalf("answer %+v, want a refusal at offset 0", out)
 	}
 	rd := r.Ready()
-	if !rd.Snapshot.IsEmpty() || len(rd.SnapshotChunks) != 0 {
+	if !rd.Snapshot.IsEmpty() {
 		t.Fatalf("a bad snapshot reached the caller: %+v", rd)
 	}
 	if st := r.Status(); st.Stats.SnapshotsBad != 1 || st.Commit != 0 {
@@ -234,14 +245,15 @@ func TestSnapshotChunkBound(t *testing.T) {
 	r := newFollower(t) // MaxInflightMsgs 4
 	data := make([]byte, 100)
 	meta := SnapshotMeta{Index: 9, Term: 1, Size: uint64(len(data))}
-	s := snapStream(data)
+	s, h := snapStream(meta, data)
+	stepSnap(t, r, meta, 0, s[:h]) // the header produces no chunk for storage
 	for i := range 4 {
-		if out := stepSnap(t, r, meta, uint64(10*i), s[10*i:10*i+10]); len(out) != 1 || out[0].Reject {
+		if out := stepSnap(t, r, meta, uint64(h+10*i), s[h+10*i:h+10*i+10]); len(out) != 1 || out[0].Reject {
 			t.Fatalf("chunk %d refused: %+v", i, out)
 		}
 	}
 	dropped := r.Status().Stats.Dropped
-	if out := stepSnap(t, r, meta, 40, s[40:50]); len(out) != 0 {
+	if out := stepSnap(t, r, meta, uint64(h+40), s[h+40:h+50]); len(out) != 0 {
 		t.Fatalf("chunk over the bound answered: %+v", out)
 	}
 	if r.Status().Stats.Dropped != dropped+1 {
@@ -249,7 +261,7 @@ func TestSnapshotChunkBound(t *testing.T) {
 	}
 	rd := r.Ready()
 	r.Advance(rd)
-	if out := stepSnap(t, r, meta, 40, s[40:50]); len(out) != 1 || out[0].Commit != 50 {
+	if out := stepSnap(t, r, meta, uint64(h+40), s[h+40:h+50]); len(out) != 1 || out[0].Commit != Index(h+50) {
 		t.Fatalf("after a Ready the chunk is taken: %+v", out)
 	}
 }
@@ -275,7 +287,7 @@ func TestSnapshotNotNeeded(t *testing.T) {
 // Malformed chunks are refused by Step without effect.
 func TestSnapshotBadInput(t *testing.T) {
 	r := newFollower(t)
-	good := Message{Type: MsgSnap, From: 1, To: 2, Term: 2, Index: 5, LogTerm: 1, Commit: 0, Hint: 8, Entries: []Entry{{Data: []byte{1, 2}}}}
+	good := Message{Type: MsgSnap, From: 1, To: 2, Term: 2, Index: 5, LogTerm: 1, Commit: 0, Hint: 8, Entries: []Entry{{Data: []byte{0, 0}}}}
 	cases := map[string]func(m *Message){
 		"no entries":      func(m *Message) { m.Entries = nil },
 		"two entries":     func(m *Message) { m.Entries = append(m.Entries, Entry{Data: []byte{1}}) },
@@ -326,5 +338,49 @@ func TestSnapshotReplacedMidTransfer(t *testing.T) {
 	nw.checkApplied()
 	if len(nw.dataOf(3)) != 160 {
 		t.Fatalf("node 3 applied %d, want 160", len(nw.dataOf(3)))
+	}
+}
+
+// The stream header is pinned (docs/WIRE.md, wire/testdata/golden/
+// snap_header.hex), and a damaged one is refused without touching the
+// configuration.
+func TestSnapshotHeader(t *testing.T) {
+	h := snapHeader(SnapshotMeta{Conf: ConfState{Voters: []NodeID{1, 2, 3}}})
+	if got, want := fmt.Sprintf("% x", h), "06 00 03 01 02 03 00 00 2d 8d a9 66"; got != want {
+		t.Fatalf("header % x, want %s", h, want)
+	}
+	for i := range h {
+		bad := slices.Clone(h)
+		bad[i] ^= 0x10
+		if _, ok := parseSnapHeader(bad); ok {
+			t.Fatalf("header damaged at byte %d accepted", i)
+		}
+	}
+	r := newFollower(t)
+	before := r.ConfState()
+	meta := SnapshotMeta{Index: 9, Term: 1, Size: 3, Conf: ConfState{Voters: []NodeID{7, 8, 9}}}
+	s, hl := snapStream(meta, []byte("abc"))
+	s[3] ^= 0x04 // a voter ID, past the frame check
+	out := stepSnap(t, r, meta, 0, s[:hl])
+	if len(out) != 1 || !out[0].Reject || r.Status().Stats.SnapshotsBad != 1 || !r.ConfState().Equal(before) {
+		t.Fatalf("damaged header: answer %+v, stats %+v, configuration %+v", out, r.Status().Stats, r.ConfState())
+	}
+}
+
+// A stored term below the log's last term (a crash between a snapshot
+// install and the hard state's sync) is raised at start, with no vote.
+func TestStartRaisesTermToLog(t *testing.T) {
+	st := NewMemoryStorage()
+	_ = st.Append([]Entry{{Index: 1, Term: 1}, {Index: 2, Term: 4}})
+	st.SetHardState(HardState{Term: 2, Vote: 3, Commit: 1})
+	r, err := New(Config{ID: 1, Peers: ids(3), Storage: st, ElectionTicks: 10, HeartbeatTicks: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Term() != 4 || r.vote != None {
+		t.Fatalf("term %d vote %d, want 4 and none", r.Term(), r.vote)
+	}
+	if rd := r.Ready(); rd.HardState.Term != 4 || !rd.MustSync {
+		t.Fatalf("the raised term is not persisted: %+v", rd.HardState)
 	}
 }

@@ -37,6 +37,8 @@ type Status struct {
 	FirstIndex Index
 	LastIndex  Index
 	Stats      Stats
+	// Conf is the configuration in effect.
+	Conf ConfState
 	// Progress is set on the leader only, one entry per member.
 	Progress []PeerProgress
 }
@@ -47,7 +49,7 @@ func (r *Raft) Status() Status {
 	st := Status{
 		ID: r.id, Role: r.role, Term: r.term, Vote: r.vote, Lead: r.lead,
 		Commit: r.log.committed, Applied: r.log.applied,
-		LastIndex: r.log.lastIndex(), Stats: r.stats,
+		LastIndex: r.log.lastIndex(), Stats: r.stats, Conf: r.conf.Clone(),
 	}
 	if fi, err := r.log.storage.FirstIndex(); err == nil {
 		st.FirstIndex = fi

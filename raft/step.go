@@ -36,7 +36,12 @@ func (r *Raft) checkMessage(m *Message) error {
 	switch {
 	case !m.Type.Valid():
 		return ErrInvalidMessage
-	case m.To != r.id || m.From == r.id || r.progressOf(m.From) == nil:
+	case m.To != r.id || m.From == r.id:
+		return ErrUnknownPeer
+	case r.progressOf(m.From) == nil && m.Type != MsgApp && m.Type != MsgHeartbeat && m.Type != MsgSnap:
+		// A leader's traffic is taken from anyone: a node that has just
+		// joined does not know the configuration yet. Everything else
+		// from a non-member is refused: a removed node cannot campaign.
 		return ErrUnknownPeer
 	case m.Term == 0 && m.Type != MsgProp && m.Type != MsgPropResp:
 		return ErrInvalidMessage
@@ -85,7 +90,7 @@ func checkAppendEntries(m *Message) error {
 	prevTerm := m.LogTerm
 	for i := range m.Entries {
 		e := &m.Entries[i]
-		if e.Index != m.Index+1+Index(i) || e.Term < prevTerm || e.Term > m.Term || e.Type > EntryNoop {
+		if e.Index != m.Index+1+Index(i) || e.Term < prevTerm || e.Term > m.Term || e.Type > EntryConfChange {
 			return ErrInvalidMessage
 		}
 		prevTerm = e.Term
@@ -96,7 +101,7 @@ func checkAppendEntries(m *Message) error {
 // onHigherTerm handles a message from a later term; it returns whether the
 // message should be processed further.
 func (r *Raft) onHigherTerm(m Message) bool {
-	if (m.Type == MsgVote || m.Type == MsgPreVote) && r.inLease() {
+	if (m.Type == MsgVote || m.Type == MsgPreVote) && r.inLease() && !(m.Type == MsgVote && m.Reject) {
 		// While a leader is heard from, vote requests are ignored: a
 		// removed or partitioned server cannot depose a live leader (§6.2
 		// check-quorum lease; dissertation §4.2.3).
@@ -160,6 +165,10 @@ func (r *Raft) stepFollower(m Message) error {
 		r.electionElapsed = 0
 		r.lead = m.From
 		r.handleSnapshot(m)
+	case MsgTimeoutNow:
+		if r.promotable() {
+			r.campaign(false, true) // no pre-vote: the leader asked for it
+		}
 	case MsgProp:
 		r.refuseProposal(m, RejectNotLeader)
 	case MsgPropResp:
@@ -205,6 +214,10 @@ func (r *Raft) stepCandidate(m Message) error {
 // stepLeader handles messages of the current term at the leader.
 func (r *Raft) stepLeader(m Message) error {
 	pr := r.progressOf(m.From)
+	if pr == nil {
+		r.stats.Dropped++ // a leader's message from a non-member: two leaders cannot share a term
+		return nil
+	}
 	pr.recentActive = true
 	switch m.Type {
 	case MsgAppResp:

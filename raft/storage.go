@@ -149,10 +149,12 @@ func (s *MemoryStorage) ReadSnapshot(index Index, off uint64, p []byte) (int, er
 func (s *MemoryStorage) SnapshotData() (SnapshotMeta, []byte) { return s.snap, s.snapData }
 
 // SaveSnapshot stores data as the snapshot of the state after applying
-// entries up to index, whose term must be term. It keeps the log: call
-// Compact to drop entries. Snapshots never go backwards: ErrCompacted if
-// index is below the stored snapshot's index.
-func (s *MemoryStorage) SaveSnapshot(index Index, term Term, data []byte) (SnapshotMeta, error) {
+// entries up to meta.Index, whose term must be meta.Term, under the
+// configuration meta.Conf (Size and CRC are computed). It keeps the log:
+// call Compact to drop entries. Snapshots never go backwards: ErrCompacted
+// if the index is below the stored snapshot's index.
+func (s *MemoryStorage) SaveSnapshot(meta SnapshotMeta, data []byte) (SnapshotMeta, error) {
+	index, term := meta.Index, meta.Term
 	switch {
 	case index < s.snap.Index || index < s.offset():
 		return SnapshotMeta{}, ErrCompacted
@@ -161,7 +163,7 @@ func (s *MemoryStorage) SaveSnapshot(index Index, term Term, data []byte) (Snaps
 	case index == 0 || s.ents[index-s.offset()].Term != term:
 		return SnapshotMeta{}, ErrSnapshotMismatch
 	}
-	s.snap = SnapshotMeta{Index: index, Term: term, Size: uint64(len(data)), CRC: SnapshotCRC(data)}
+	s.snap = SnapshotMeta{Index: index, Term: term, Size: uint64(len(data)), CRC: SnapshotCRC(data), Conf: meta.Conf.Clone()}
 	s.snapData = data
 	return s.snap, nil
 }
@@ -193,7 +195,7 @@ func (s *MemoryStorage) WriteSnapshotChunk(c SnapshotChunk) error {
 	switch {
 	case c.Offset == 0:
 		s.inMeta, s.inData = meta, make([]byte, 0, min(meta.Size, 1<<20))
-	case meta != s.inMeta || c.Offset != uint64(len(s.inData)):
+	case !SameSnapshot(meta, s.inMeta) || c.Offset != uint64(len(s.inData)):
 		return ErrSnapshotMismatch
 	}
 	if uint64(len(s.inData))+uint64(len(c.Data)) > meta.Size {
@@ -209,9 +211,10 @@ func (s *MemoryStorage) WriteSnapshotChunk(c SnapshotChunk) error {
 func (s *MemoryStorage) InstallSnapshot(meta SnapshotMeta) error {
 	in := s.inMeta
 	in.CRC = meta.CRC
-	if in != meta || uint64(len(s.inData)) != meta.Size || SnapshotCRC(s.inData) != meta.CRC {
+	if !SameSnapshot(in, meta) || uint64(len(s.inData)) != meta.Size || SnapshotCRC(s.inData) != meta.CRC {
 		return ErrSnapshotMismatch
 	}
+	meta.Conf = meta.Conf.Clone()
 	s.snap, s.snapData = meta, s.inData
 	s.inMeta, s.inData = SnapshotMeta{}, nil
 	s.ents = append(make([]Entry, 0, 64), Entry{Index: meta.Index, Term: meta.Term})

@@ -23,6 +23,10 @@ const (
 	// committing it commits everything before it. It carries no data and is
 	// not given to the application's state machine.
 	EntryNoop EntryType = 1
+	// EntryConfChange carries a membership change: Data is the resulting
+	// ConfState (AppendConfState). It takes effect on every node when it
+	// is committed, and is not given to the application's state machine.
+	EntryConfChange EntryType = 2
 )
 
 // Entry is one record of the replicated log.
@@ -49,7 +53,8 @@ const (
 	// follower's log whose term (LogTerm) is <= the rejected LogTerm.
 	MsgAppResp MessageType = 2
 	// MsgVote is RequestVote (§5.2): Index/LogTerm describe the candidate's
-	// last log entry (§5.4.1).
+	// last log entry (§5.4.1). Reject set marks a campaign started by a
+	// leadership transfer (see MsgTimeoutNow).
 	MsgVote MessageType = 3
 	// MsgVoteResp answers MsgVote; Reject=false grants the vote.
 	MsgVoteResp MessageType = 4
@@ -91,10 +96,15 @@ const (
 	// says a chunk was refused (a gap, or an unknown transfer): the leader
 	// resends from Commit. A complete transfer is answered by MsgAppResp.
 	MsgSnapResp MessageType = 14
+	// MsgTimeoutNow tells the target of a leadership transfer, whose log
+	// the leader has brought up to date, to campaign at once; its MsgVotes
+	// then have Reject set, which makes voters answer despite their
+	// leader lease (dissertation §3.10).
+	MsgTimeoutNow MessageType = 15
 )
 
 // msgTypeMax is the largest valid MessageType.
-const msgTypeMax = MsgSnapResp
+const msgTypeMax = MsgTimeoutNow
 
 // Valid reports whether t is a known message type.
 func (t MessageType) Valid() bool { return t >= MsgApp && t <= msgTypeMax }
@@ -103,7 +113,7 @@ func (t MessageType) Valid() bool { return t >= MsgApp && t <= msgTypeMax }
 func (t MessageType) String() string {
 	names := [...]string{"MsgInvalid", "MsgApp", "MsgAppResp", "MsgVote", "MsgVoteResp",
 		"MsgPreVote", "MsgPreVoteResp", "MsgHeartbeat", "MsgHeartbeatResp", "MsgProp", "MsgPropResp",
-		"MsgReadIndex", "MsgReadIndexResp", "MsgSnap", "MsgSnapResp"}
+		"MsgReadIndex", "MsgReadIndexResp", "MsgSnap", "MsgSnapResp", "MsgTimeoutNow"}
 	if int(t) < len(names) {
 		return names[t]
 	}

@@ -106,7 +106,10 @@ func (w *world) maybeSnapshot(n *simNode) {
 		stale = prev[simSnapHeader : simSnapHeader+int(binary.LittleEndian.Uint32(prev[len(simSnapMagic)+8:]))]
 	}
 	data, digest := w.encodeSnapshot(n, stale)
-	meta, err := n.st.SaveSnapshot(n.applied, n.appliedTerm, data)
+	// The membership is static in the simulator, so the configuration in
+	// effect is also the one as of the applied index.
+	at := raft.SnapshotMeta{Index: n.applied, Term: n.appliedTerm, Conf: n.r.ConfState()}
+	meta, err := n.st.SaveSnapshot(at, data)
 	if err != nil {
 		w.fail("storage", fmt.Sprintf("node %d: snapshot at index %d (term %d): %v", n.id, n.applied, n.appliedTerm, err))
 		return

@@ -158,7 +158,7 @@ func TestStorageDurability(t *testing.T) {
 	s := newSimStorage()
 	mustOK(t, s.Append(ents(1, 20, 1)))
 	s.Sync()
-	if _, err := s.SaveSnapshot(10, 1, []byte("snap")); err != nil {
+	if _, err := s.SaveSnapshot(raft.SnapshotMeta{Index: 10, Term: 1}, []byte("snap")); err != nil {
 		t.Fatal(err)
 	}
 	if dropped, err := s.Compact(8); err != nil || !dropped {

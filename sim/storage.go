@@ -207,10 +207,11 @@ func installInto(ms *raft.MemoryStorage, meta raft.SnapshotMeta, data []byte) er
 	return ms.InstallSnapshot(meta)
 }
 
-// SaveSnapshot stores data as the snapshot of the state up to index, like
-// raft.MemoryStorage.SaveSnapshot; durably at once.
-func (s *simStorage) SaveSnapshot(index raft.Index, term raft.Term, data []byte) (raft.SnapshotMeta, error) {
-	meta, err := s.MemoryStorage.SaveSnapshot(index, term, data)
+// SaveSnapshot stores data as the snapshot of the state up to at.Index
+// (configuration at.Conf), like raft.MemoryStorage.SaveSnapshot; durably
+// at once.
+func (s *simStorage) SaveSnapshot(at raft.SnapshotMeta, data []byte) (raft.SnapshotMeta, error) {
+	meta, err := s.MemoryStorage.SaveSnapshot(at, data)
 	if err != nil {
 		return meta, err
 	}

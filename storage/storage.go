@@ -27,11 +27,14 @@ type Storage interface {
 	Close() error
 
 	// CreateSnapshot stores a snapshot of the state after applying the
-	// entries up to index (whose term is term): write streams the data.
-	// The snapshot replaces the previous one atomically and durably (a
+	// entries up to meta.Index (whose term is meta.Term), under the
+	// configuration meta.Conf: write streams the data. The snapshot (its
+	// Conf included) replaces the previous one atomically and durably (a
 	// crash leaves one or the other, whole) and is returned with its size
-	// and CRC. It does not drop entries; Compact does.
-	CreateSnapshot(index raft.Index, term raft.Term, write func(io.Writer) error) (raft.SnapshotMeta, error)
+	// and CRC. It does not drop entries; Compact does. A Conf that is not
+	// the zero ConfState (no configuration) must be valid
+	// (raft.DecodeConfState accepts its encoding), else raft.ErrInvalidConf.
+	CreateSnapshot(meta raft.SnapshotMeta, write func(io.Writer) error) (raft.SnapshotMeta, error)
 	// OpenSnapshot returns the stored snapshot and a reader of its data,
 	// verified against its metadata as it is read (the reader fails with
 	// raft.ErrSnapshotMismatch on damage). ErrNoSnapshot if there is none.
@@ -42,10 +45,13 @@ type Storage interface {
 	// WriteSnapshotChunk writes a chunk of a snapshot arriving from the
 	// leader (raft.Ready.SnapshotChunks) beside the stored snapshot: Offset
 	// 0 starts a new incoming snapshot, discarding any earlier partial
-	// one; later chunks continue it exactly. Chunks need not be durable.
+	// one, and its c.Meta.Conf is the incoming snapshot's configuration
+	// (an invalid one is raft.ErrInvalidConf); later chunks continue it
+	// exactly. Chunks need not be durable.
 	WriteSnapshotChunk(c raft.SnapshotChunk) error
 	// InstallSnapshot makes the incoming snapshot, complete and matching
-	// meta (size and CRC, else raft.ErrSnapshotMismatch), the stored
+	// meta (size and CRC, and meta.Conf equal to the Conf of the chunk at
+	// offset 0, else raft.ErrSnapshotMismatch), the stored
 	// snapshot and discards every stored entry, so that the log restarts
 	// after meta.Index; durably (no Sync needed) and so that a crash at
 	// any point leaves either the previous state or the new one.

@@ -26,7 +26,7 @@ type shape struct {
 var shapes = map[raft.MessageType]shape{
 	raft.MsgApp:           {fields: []string{"From", "To", "Term", "Index", "LogTerm", "Commit"}, entries: "log"},
 	raft.MsgAppResp:       {fields: []string{"From", "To", "Term", "Index", "Hint", "LogTerm"}, reject: true},
-	raft.MsgVote:          {fields: []string{"From", "To", "Term", "Index", "LogTerm"}},
+	raft.MsgVote:          {fields: []string{"From", "To", "Term", "Index", "LogTerm"}, reject: true},
 	raft.MsgVoteResp:      {fields: []string{"From", "To", "Term"}, reject: true},
 	raft.MsgPreVote:       {fields: []string{"From", "To", "Term", "Index", "LogTerm"}},
 	raft.MsgPreVoteResp:   {fields: []string{"From", "To", "Term"}, reject: true},
@@ -38,6 +38,7 @@ var shapes = map[raft.MessageType]shape{
 	raft.MsgReadIndexResp: {fields: []string{"From", "To", "Term", "Index", "Commit", "Hint"}, reject: true},
 	raft.MsgSnap:          {fields: []string{"From", "To", "Term", "Index", "LogTerm", "Commit", "Hint"}, entries: "chunk"},
 	raft.MsgSnapResp:      {fields: []string{"From", "To", "Term", "Index", "LogTerm", "Commit"}, reject: true},
+	raft.MsgTimeoutNow:    {fields: []string{"From", "To", "Term"}},
 }
 
 // allTypes lists every valid message type.
@@ -61,6 +62,23 @@ func unknownType() raft.MessageType {
 		panic("no unknown message type below the Reject bit")
 	}
 	return t
+}
+
+// unknownEntryType returns the entry type just above the largest one the
+// codec accepts, found by probing DecodeEntry with a record of each type,
+// so that it stays unknown when new entry types are added.
+func unknownEntryType() raft.EntryType {
+	last := -1
+	for t := range 256 {
+		var e raft.Entry
+		if _, err := wire.DecodeEntry([]byte{1, 1, byte(t), 0}, &e); err == nil {
+			last = t
+		}
+	}
+	if last < int(raft.EntryConfChange) || last == 255 {
+		panic("the codec refuses EntryConfChange, or accepts every entry type")
+	}
+	return raft.EntryType(last + 1)
 }
 
 // normalize returns the part of m that the format promises to carry:

@@ -90,7 +90,7 @@ type layout struct {
 var layouts = [...]layout{
 	raft.MsgApp:           {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldLogTerm, fieldCommit}, entries: logEntries},
 	raft.MsgAppResp:       {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldHint, fieldLogTerm}, reject: true},
-	raft.MsgVote:          {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldLogTerm}},
+	raft.MsgVote:          {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldLogTerm}, reject: true},
 	raft.MsgVoteResp:      {fields: []field{fieldFrom, fieldTo, fieldTerm}, reject: true},
 	raft.MsgPreVote:       {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldLogTerm}},
 	raft.MsgPreVoteResp:   {fields: []field{fieldFrom, fieldTo, fieldTerm}, reject: true},
@@ -102,6 +102,7 @@ var layouts = [...]layout{
 	raft.MsgReadIndexResp: {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldCommit, fieldHint}, reject: true},
 	raft.MsgSnap:          {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldLogTerm, fieldCommit, fieldHint}, entries: chunkBytes},
 	raft.MsgSnapResp:      {fields: []field{fieldFrom, fieldTo, fieldTerm, fieldIndex, fieldLogTerm, fieldCommit}, reject: true},
+	raft.MsgTimeoutNow:    {fields: []field{fieldFrom, fieldTo, fieldTerm}},
 }
 
 // rejectFlag is the bit of the type byte that carries Message.Reject. It

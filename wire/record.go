@@ -28,7 +28,7 @@ const minRecordBytes = 1 + minBodyBytes
 
 // validEntryType reports whether t is an entry type this version knows.
 func validEntryType(t raft.EntryType) bool {
-	return t == raft.EntryNormal || t == raft.EntryNoop
+	return t == raft.EntryNormal || t == raft.EntryNoop || t == raft.EntryConfChange
 }
 
 // appendBody appends the body of e, its term coded against base. The

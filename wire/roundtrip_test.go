@@ -2,9 +2,11 @@ package wire_test
 
 import (
 	"flag"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/embraft/embraft/raft"
@@ -38,8 +40,10 @@ func randMessage(r *rand.Rand, typ raft.MessageType) raft.Message {
 		if r.IntN(4) == 0 && term < math.MaxUint64-1000 {
 			term += raft.Term(r.IntN(1000))
 		}
-		e := raft.Entry{Term: term, Index: m.Index + 1 + raft.Index(i), Type: raft.EntryType(r.IntN(2))}
-		if n := r.IntN(80); n > 0 {
+		e := raft.Entry{Term: term, Index: m.Index + 1 + raft.Index(i), Type: raft.EntryType(r.IntN(3))}
+		if e.Type == raft.EntryConfChange {
+			e.Data = raft.AppendConfState(nil, randConf(r))
+		} else if n := r.IntN(80); n > 0 {
 			e.Data = randBytes(r, n)
 		}
 		if typ == raft.MsgProp && r.IntN(2) == 0 {
@@ -48,6 +52,42 @@ func randMessage(r *rand.Rand, typ raft.MessageType) raft.Message {
 		m.Entries = append(m.Entries, e)
 	}
 	return m
+}
+
+// randConf returns a valid configuration (raft.DecodeConfState accepts
+// its encoding) of up to 8 members with IDs of random bit length, joint
+// about half the time.
+func randConf(r *rand.Rand) raft.ConfState {
+	var cs raft.ConfState
+	seen := map[raft.NodeID]bool{}
+	for range 1 + r.IntN(8) {
+		id := raft.NodeID(randU64(r))
+		if id == raft.None || seen[id] {
+			continue
+		}
+		seen[id] = true
+		switch r.IntN(4) {
+		case 0:
+			cs.Voters = append(cs.Voters, id)
+		case 1:
+			cs.Voters, cs.VotersOutgoing = append(cs.Voters, id), append(cs.VotersOutgoing, id)
+		case 2:
+			cs.VotersOutgoing = append(cs.VotersOutgoing, id)
+		default:
+			cs.Learners = append(cs.Learners, id)
+		}
+	}
+	if len(cs.Voters) == 0 {
+		cs.Voters = []raft.NodeID{1}
+		cs.Learners = slices.DeleteFunc(cs.Learners, func(id raft.NodeID) bool { return id == 1 })
+	}
+	for _, l := range [][]raft.NodeID{cs.Voters, cs.VotersOutgoing, cs.Learners} {
+		slices.Sort(l)
+	}
+	if _, err := raft.DecodeConfState(raft.AppendConfState(nil, cs)); err != nil {
+		panic(fmt.Sprintf("randConf made an invalid configuration %+v: %v", cs, err))
+	}
+	return cs
 }
 
 // randBytes returns n random bytes.
@@ -66,7 +106,8 @@ func TestRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(*seed, 0))
 	var got raft.Message // reused, as a transport would
 	var buf []byte
-	var snapResps [2]int // MsgSnapResp round trips without and with Reject
+	var rejects [256][2]int // round trips per type, without and with Reject
+	confs := 0              // EntryConfChange entries in MsgApp and MsgProp
 	for i := range 20000 {
 		m := randMessage(r, allTypes()[i%len(allTypes())])
 		frame, err := wire.AppendMessage(buf[:0], testCluster, &m)
@@ -84,12 +125,21 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil || string(again) != string(frame) {
 			t.Fatalf("seed %d, message %d: re-encoding differs: %x, %v; want %x", *seed, i, again, err, frame)
 		}
-		if got.Type == raft.MsgSnapResp {
-			snapResps[b2i(got.Reject)]++
+		rejects[got.Type][b2i(got.Reject)]++
+		for _, e := range got.Entries {
+			if e.Type == raft.EntryConfChange {
+				confs++
+			}
 		}
 	}
-	if snapResps[0] == 0 || snapResps[1] == 0 {
-		t.Fatalf("seed %d: MsgSnapResp round trips without/with Reject: %v; want both", *seed, snapResps)
+	for _, typ := range allTypes() {
+		n := rejects[typ]
+		if n[0] == 0 || shapes[typ].reject && n[1] == 0 {
+			t.Fatalf("seed %d: %v round trips without/with Reject: %v; want both where Reject travels", *seed, typ, n)
+		}
+	}
+	if confs == 0 {
+		t.Fatalf("seed %d: no EntryConfChange entry made a round trip", *seed)
 	}
 }
 
@@ -104,6 +154,7 @@ func b2i(b bool) int {
 // decoding a stream of concatenated entry records.
 func TestRecordRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(*seed, 1))
+	confs := 0
 	for i := range 5000 {
 		hs := raft.HardState{Term: raft.Term(randU64(r)), Vote: raft.NodeID(randU64(r)), Commit: raft.Index(randU64(r))}
 		var got raft.HardState
@@ -126,6 +177,14 @@ func TestRecordRoundTrip(t *testing.T) {
 		if len(stream) != 0 {
 			t.Fatalf("seed %d, record %d: %d bytes left", *seed, i, len(stream))
 		}
+		for _, e := range m.Entries {
+			if e.Type == raft.EntryConfChange {
+				confs++
+			}
+		}
+	}
+	if confs == 0 {
+		t.Fatalf("seed %d: no EntryConfChange record made a round trip", *seed)
 	}
 }
 

@@ -1,6 +1,8 @@
 package wire_test
 
 import (
+	"encoding/binary"
+	"errors"
 	"math"
 	"testing"
 
@@ -101,6 +103,56 @@ func TestSnapFrameSize(t *testing.T) {
 		t.Logf("%s: %d bytes (%d beyond the chunk)", c.name, len(frame), len(frame)-len(c.msg.Entries[0].Data))
 		if len(frame) > wire.DefaultMaxFrameBytes || len(frame) != c.size {
 			t.Errorf("%s: %d bytes, want %d (<= %d)", c.name, len(frame), c.size, wire.DefaultMaxFrameBytes)
+		}
+	}
+}
+
+// TestConfFrameSize measures configurations (docs/WIRE.md §4.5, §9) at
+// the largest size raft.MaxMembers allows: 64 voters listed in both voter
+// lists of a joint configuration, with IDs of a given varint length. It
+// pins the encoding's size and the frames carrying it, as the Data of an
+// EntryConfChange in a MsgApp and as the snapshot stream header alone in
+// a MsgSnap (both with one-byte fields), and shows that the largest IDs
+// no longer fit a default frame.
+func TestConfFrameSize(t *testing.T) {
+	cases := []struct {
+		bits              uint // IDs are 2^bits + i
+		conf, app, header int  // exact sizes; 0: the frame exceeds the default limit
+	}{
+		{13, 259, 277, 278},    // 2-byte IDs
+		{55, 1027, 1045, 1046}, // 8-byte IDs
+		{62, 1155, 1173, 1174}, // 9-byte IDs
+		{63, 1283, 0, 0},       // 10-byte IDs
+	}
+	for _, c := range cases {
+		var cs raft.ConfState
+		for i := range raft.MaxMembers {
+			id := raft.NodeID(1)<<c.bits + raft.NodeID(i)
+			cs.Voters = append(cs.Voters, id)
+			cs.VotersOutgoing = append(cs.VotersOutgoing, id)
+		}
+		conf := raft.AppendConfState(nil, cs)
+		if _, err := raft.DecodeConfState(conf); err != nil || len(conf) != c.conf {
+			t.Fatalf("IDs near 2^%d: configuration of %d bytes (%v), want %d and valid", c.bits, len(conf), err, c.conf)
+		}
+		app := raft.Message{Type: raft.MsgApp, From: 1, To: 2, Term: 5, Index: 44, LogTerm: 5, Commit: 44,
+			Entries: []raft.Entry{{Term: 5, Index: 45, Type: raft.EntryConfChange, Data: conf}}}
+		hdr := append(binary.LittleEndian.AppendUint16(nil, uint16(len(conf))), conf...)
+		snap := raft.Message{Type: raft.MsgSnap, From: 1, To: 2, Term: 5, Index: 44, LogTerm: 5,
+			Hint: raft.Index(len(hdr) + 4), Entries: []raft.Entry{{Data: hdr}}}
+		for _, f := range []struct {
+			name string
+			msg  *raft.Message
+			want int
+		}{{"MsgApp", &app, c.app}, {"MsgSnap header", &snap, c.header}} {
+			frame, err := wire.AppendMessage(nil, testCluster, f.msg)
+			t.Logf("IDs near 2^%d: %d-byte configuration, %s frame %d bytes, %v", c.bits, len(conf), f.name, len(frame), err)
+			switch {
+			case f.want == 0 && !errors.Is(err, wire.ErrLimit):
+				t.Errorf("IDs near 2^%d: %s: %v, want ErrLimit", c.bits, f.name, err)
+			case f.want != 0 && (err != nil || len(frame) != f.want):
+				t.Errorf("IDs near 2^%d: %s: %d bytes, %v; want %d", c.bits, f.name, len(frame), err, f.want)
+			}
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 type demoFlags struct {
 	snapEvery  int
+	membership bool
 	nodes      int
 	storage    string
 	transport  string
@@ -59,6 +60,7 @@ func parseDemoFlags(args []string, out io.Writer) (demoFlags, error) {
 	fs.Float64Var(&f.dup, "dup", 0, "netstack: probability that the switch duplicates a frame")
 	fs.DurationVar(&f.delay, "delay", 0, "netstack: delay added to every frame")
 	fs.DurationVar(&f.jitter, "jitter", 0, "netstack: random extra delay, up to this much, per frame")
+	fs.BoolVar(&f.membership, "membership", false, "membership scenario instead of the failover: node N+1 starts empty, is added as a learner, promoted; node 1 is removed; leadership moves to the new node")
 	fs.IntVar(&f.snapEvery, "snapshot-entries", 256, "take a snapshot every this many applied entries and compact the log (-1: never)")
 	fs.StringVar(&f.partition, "partition", "", "split the cluster, e.g. 1,2/3,4,5, or 'leader' to cut the leader off with a minority (channel or netstack transport)")
 	fs.DurationVar(&f.partAt, "partition-at", 0, "when to apply -partition (default: 30% of -duration)")
@@ -79,6 +81,8 @@ func parseDemoFlags(args []string, out io.Writer) (demoFlags, error) {
 		return f, errors.New("-clients must be 1..1000")
 	case f.drop < 0 || f.drop > 0.9:
 		return f, errors.New("-drop must be 0..0.9")
+	case f.membership && (f.nodes < 2 || f.nodes >= cluster.MaxNodes || f.duration <= 0 || f.partition != ""):
+		return f, fmt.Errorf("-membership needs -nodes 2..%d, a -duration and no -partition", cluster.MaxNodes-1)
 	case f.snapEvery == 0 || f.snapEvery < -1:
 		return f, errors.New("-snapshot-entries must be positive, or -1 for no snapshots")
 	case f.tick <= 0:

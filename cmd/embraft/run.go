@@ -52,8 +52,12 @@ func (d *demo) run() error {
 		"transport", f.transport, "seed", f.seed, "drop", f.drop)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	nodes, voters := f.nodes, 0
+	if f.membership {
+		nodes, voters = f.nodes+1, f.nodes // the newcomer starts empty
+	}
 	c, err := cluster.Start(ctx, cluster.Config{
-		Nodes: f.nodes, Storage: cluster.StorageKind(f.storage), Transport: cluster.TransportKind(f.transport),
+		Nodes: nodes, Voters: voters, Storage: cluster.StorageKind(f.storage), Transport: cluster.TransportKind(f.transport),
 		ClusterID: 0xEB, Seed: f.seed, TickInterval: f.tick, DropRate: f.drop, Logger: d.log,
 		DataDir: f.dataDir, NewStateMachine: d.newStore, SnapshotEntries: f.snapEvery,
 		Faults: netstack.Faults{Loss: f.loss, Duplicate: f.dup, Delay: f.delay, Jitter: f.jitter},
@@ -245,12 +249,19 @@ func (d *demo) chaos(ctx context.Context) {
 	if d.f.partition != "" {
 		part = &partitionScenario{d: d}
 	}
+	var members *membershipScenario
+	if d.f.membership {
+		members = &membershipScenario{d: d}
+	}
 	for ctx.Err() == nil {
 		elapsed := time.Since(start)
 		if part != nil {
 			part.step(ctx, elapsed)
 		}
-		failover := part == nil && !d.f.noFailover && d.f.nodes >= 3 && d.f.duration > 0
+		if members != nil {
+			members.step(ctx, elapsed)
+		}
+		failover := part == nil && members == nil && !d.f.noFailover && d.f.nodes >= 3 && d.f.duration > 0
 		if failover && stopped == raft.None && elapsed >= d.f.duration*4/10 {
 			if l := d.c.Leader(); l != raft.None {
 				d.log.Info("stopping the leader to force a re-election", "leader", uint64(l),
@@ -303,7 +314,7 @@ type nodeRow struct {
 func (d *demo) nodeRows() ([]nodeRow, bool) {
 	var rows []nodeRow
 	same := true
-	for _, id := range d.c.IDs() {
+	for _, id := range d.members() {
 		s := d.c.StateMachine(id).(*kv.Store)
 		r := nodeRow{id: id, st: d.c.Node(id).Status(), digest: s.Digest(), keys: s.Len()}
 		if len(rows) > 0 {

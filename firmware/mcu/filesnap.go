@@ -39,7 +39,7 @@ func (s *FileStore) ReadSnapshot(raft.Index, uint64, []byte) (int, error) {
 }
 
 // CreateSnapshot implements storage.Storage: ErrSnapshotsUnsupported.
-func (s *FileStore) CreateSnapshot(raft.Index, raft.Term, func(io.Writer) error) (raft.SnapshotMeta, error) {
+func (s *FileStore) CreateSnapshot(raft.SnapshotMeta, func(io.Writer) error) (raft.SnapshotMeta, error) {
 	if err := s.usable(); err != nil {
 		return raft.SnapshotMeta{}, err
 	}

@@ -22,9 +22,10 @@ var ErrSnapshotTooLarge = errors.New("mcu: incoming snapshot exceeds MaxSnapshot
 // memSnapshot is a MemStore's snapshot state (part of what survives a
 // Reopen, like the rest of battery-backed RAM).
 type memSnapshot struct {
-	meta raft.SnapshotMeta
+	meta raft.SnapshotMeta // Conf included (the store's own copy)
 	data []byte
-	// inMeta (without CRC) and inData are the snapshot being received.
+	// inMeta (without CRC, with the Conf of the first chunk) and inData
+	// are the snapshot being received.
 	inMeta raft.SnapshotMeta
 	inData []byte
 }
@@ -51,15 +52,18 @@ func (s *MemStore) ReadSnapshot(index raft.Index, off uint64, p []byte) (int, er
 	return copy(p, s.snap.data[off:]), nil
 }
 
-// CreateSnapshot implements storage.Storage: write fills a buffer sized
-// after the previous snapshot (one allocation in the steady state, which
-// matters on TinyGo's non-moving heap). Refused: index below the stored
-// snapshot or the window (raft.ErrCompacted), beyond the log
-// (raft.ErrUnavailable), or with another term (raft.ErrSnapshotMismatch).
-func (s *MemStore) CreateSnapshot(index raft.Index, term raft.Term, write func(io.Writer) error) (raft.SnapshotMeta, error) {
+// CreateSnapshot implements storage.Storage: a snapshot of meta.Index and
+// meta.Term under meta.Conf, of which the store keeps a copy. write fills
+// a buffer sized after the previous snapshot (one allocation in the steady
+// state, which matters on TinyGo's non-moving heap). Refused: index below
+// the stored snapshot or the window (raft.ErrCompacted), beyond the log
+// (raft.ErrUnavailable), with another term (raft.ErrSnapshotMismatch), or
+// an invalid Conf (raft.ErrInvalidConf), as storage/file does.
+func (s *MemStore) CreateSnapshot(meta raft.SnapshotMeta, write func(io.Writer) error) (raft.SnapshotMeta, error) {
 	if s.closed {
 		return raft.SnapshotMeta{}, storage.ErrClosed
 	}
+	index, term := meta.Index, meta.Term
 	switch t, err := s.w.term(index); {
 	case index < s.snap.meta.Index || errors.Is(err, raft.ErrCompacted):
 		return raft.SnapshotMeta{}, raft.ErrCompacted
@@ -67,6 +71,8 @@ func (s *MemStore) CreateSnapshot(index raft.Index, term raft.Term, write func(i
 		return raft.SnapshotMeta{}, err
 	case index == 0 || t != term:
 		return raft.SnapshotMeta{}, raft.ErrSnapshotMismatch
+	case !validConf(meta.Conf):
+		return raft.SnapshotMeta{}, raft.ErrInvalidConf
 	}
 	var buf bytes.Buffer
 	buf.Grow(int(s.snap.meta.Size) + 512)
@@ -74,7 +80,8 @@ func (s *MemStore) CreateSnapshot(index raft.Index, term raft.Term, write func(i
 		return raft.SnapshotMeta{}, err
 	}
 	data := buf.Bytes()
-	s.snap.meta = raft.SnapshotMeta{Index: index, Term: term, Size: uint64(len(data)), CRC: raft.SnapshotCRC(data)}
+	s.snap.meta = raft.SnapshotMeta{Index: index, Term: term, Size: uint64(len(data)), CRC: raft.SnapshotCRC(data),
+		Conf: meta.Conf.Clone()}
 	s.snap.data = data
 	return s.snap.meta, nil
 }
@@ -105,7 +112,10 @@ func (s *MemStore) Compact(index raft.Index) error {
 	return nil
 }
 
-// WriteSnapshotChunk implements storage.Storage.
+// WriteSnapshotChunk implements storage.Storage. The first chunk's Conf
+// (which must be valid: an error matching raft.ErrInvalidConf and
+// raft.ErrSnapshotMismatch) is the incoming snapshot's; later chunks must
+// match its index, term and size.
 func (s *MemStore) WriteSnapshotChunk(c raft.SnapshotChunk) error {
 	if s.closed {
 		return storage.ErrClosed
@@ -115,9 +125,13 @@ func (s *MemStore) WriteSnapshotChunk(c raft.SnapshotChunk) error {
 	switch {
 	case meta.Size > MaxSnapshotBytes:
 		return &snapshotTooLarge{meta.Size}
+	case c.Offset == 0 && !validConf(meta.Conf):
+		s.snap.inMeta, s.snap.inData = raft.SnapshotMeta{}, nil
+		return errIncomingConf{}
 	case c.Offset == 0:
+		meta.Conf = meta.Conf.Clone()
 		s.snap.inMeta, s.snap.inData = meta, make([]byte, 0, meta.Size)
-	case meta != s.snap.inMeta || c.Offset != uint64(len(s.snap.inData)):
+	case !raft.SameSnapshot(meta, s.snap.inMeta) || c.Offset != uint64(len(s.snap.inData)):
 		return raft.ErrSnapshotMismatch
 	}
 	if uint64(len(s.snap.inData))+uint64(len(c.Data)) > meta.Size {
@@ -127,8 +141,10 @@ func (s *MemStore) WriteSnapshotChunk(c raft.SnapshotChunk) error {
 	return nil
 }
 
-// InstallSnapshot implements storage.Storage: the window restarts after
-// meta.Index and the commit index rises to it. The node restores its state
+// InstallSnapshot implements storage.Storage: the incoming snapshot must
+// match meta, its Conf included (the first chunk's), else
+// raft.ErrSnapshotMismatch. The window restarts after meta.Index and the
+// commit index rises to it. The node restores its state
 // machine from the snapshot next, without applying entries, so the store
 // reports meta.Index as applied to the Progress: otherwise the floor (and
 // with it the clients, which hold back on the backlog above the floor)
@@ -139,12 +155,14 @@ func (s *MemStore) InstallSnapshot(meta raft.SnapshotMeta) error {
 	}
 	in := s.snap.inMeta
 	in.CRC = meta.CRC
-	if in != meta || meta.Index == 0 || uint64(len(s.snap.inData)) != meta.Size || raft.SnapshotCRC(s.snap.inData) != meta.CRC {
+	if !raft.SameSnapshot(in, meta) || !in.Conf.Equal(meta.Conf) || meta.Index == 0 ||
+		uint64(len(s.snap.inData)) != meta.Size || raft.SnapshotCRC(s.snap.inData) != meta.CRC {
 		return raft.ErrSnapshotMismatch
 	}
 	if meta.Index < s.snap.meta.Index || meta.Index < s.hs.Commit {
 		return raft.ErrCompacted // committed entries would be lost
 	}
+	meta.Conf = in.Conf
 	s.snap = memSnapshot{meta: meta, data: s.snap.inData}
 	s.w = newWindow(s.w.max, meta.Index, meta.Term, false)
 	s.hs.Commit = meta.Index
@@ -165,6 +183,28 @@ func (s *MemStore) compactTarget() raft.Index {
 		return floor
 	}
 	return min(floor, s.snap.meta.Index)
+}
+
+// validConf reports whether cs is the zero ConfState (no configuration)
+// or a valid configuration: the ones storage/file can store.
+func validConf(cs raft.ConfState) bool {
+	if len(cs.Voters) == 0 && len(cs.VotersOutgoing) == 0 && len(cs.Learners) == 0 {
+		return true
+	}
+	_, err := raft.DecodeConfState(raft.AppendConfState(nil, cs))
+	return err == nil
+}
+
+// errIncomingConf: an incoming snapshot announces an invalid configuration.
+type errIncomingConf struct{}
+
+func (errIncomingConf) Error() string {
+	return "mcu: incoming snapshot: " + raft.ErrInvalidConf.Error()
+}
+
+// Unwrap makes the error match raft.ErrInvalidConf and raft.ErrSnapshotMismatch.
+func (errIncomingConf) Unwrap() []error {
+	return []error{raft.ErrInvalidConf, raft.ErrSnapshotMismatch}
 }
 
 type snapshotTooLarge struct{ size uint64 }

@@ -22,8 +22,16 @@ func writeAll(b []byte) func(io.Writer) error {
 	return func(w io.Writer) error { _, err := w.Write(b); return err }
 }
 
-// TestMemStoreSnapshots: create, read, compact; the floor never compacts
-// past the snapshot; a Reopen keeps it.
+// sameMeta compares snapshot metadata, Conf included.
+func sameMeta(a, b raft.SnapshotMeta) bool { return raft.SameSnapshot(a, b) && a.Conf.Equal(b.Conf) }
+
+// jointConf is a joint configuration with learners.
+func jointConf() raft.ConfState {
+	return raft.ConfState{Voters: []raft.NodeID{1, 2, 4}, VotersOutgoing: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{5}}
+}
+
+// TestMemStoreSnapshots: create (with a configuration), read, compact;
+// the floor never compacts past the snapshot; a Reopen keeps it.
 func TestMemStoreSnapshots(t *testing.T) {
 	prog := NewProgress(1)
 	st := NewMemStore(1, 128, prog)
@@ -37,16 +45,26 @@ func TestMemStoreSnapshots(t *testing.T) {
 		t.Fatalf("Compact without a snapshot: %v", err)
 	}
 	data := []byte("state at 50")
-	meta, err := st.CreateSnapshot(50, 1, writeAll(data))
-	if err != nil || meta != (raft.SnapshotMeta{Index: 50, Term: 1, Size: uint64(len(data)), CRC: raft.SnapshotCRC(data)}) {
+	conf := jointConf()
+	meta, err := st.CreateSnapshot(raft.SnapshotMeta{Index: 50, Term: 1, Conf: conf}, writeAll(data))
+	want := raft.SnapshotMeta{Index: 50, Term: 1, Size: uint64(len(data)), CRC: raft.SnapshotCRC(data), Conf: jointConf()}
+	if err != nil || !sameMeta(meta, want) {
 		t.Fatalf("CreateSnapshot: %+v %v", meta, err)
+	}
+	conf.Voters[0] = 9 // the caller reuses its slices: the store kept a copy
+	if got, _ := st.Snapshot(); !sameMeta(got, want) {
+		t.Fatalf("Snapshot: %+v", got)
+	}
+	bad := raft.ConfState{Voters: []raft.NodeID{2, 1}}
+	if _, err := st.CreateSnapshot(raft.SnapshotMeta{Index: 60, Term: 1, Conf: bad}, writeAll(nil)); !errors.Is(err, raft.ErrInvalidConf) {
+		t.Fatalf("CreateSnapshot with an invalid Conf: %v", err)
 	}
 	for _, c := range []struct {
 		i    raft.Index
 		term raft.Term
 		want error
 	}{{49, 1, raft.ErrCompacted}, {101, 1, raft.ErrUnavailable}, {60, 2, raft.ErrSnapshotMismatch}} {
-		if _, err := st.CreateSnapshot(c.i, c.term, writeAll(nil)); !errors.Is(err, c.want) {
+		if _, err := st.CreateSnapshot(raft.SnapshotMeta{Index: c.i, Term: c.term}, writeAll(nil)); !errors.Is(err, c.want) {
 			t.Fatalf("CreateSnapshot(%d, %d): %v, want %v", c.i, c.term, err, c.want)
 		}
 	}
@@ -72,7 +90,7 @@ func TestMemStoreSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	st = st.Reopen()
-	if got, rc, err := st.OpenSnapshot(); err != nil || got != meta {
+	if got, rc, err := st.OpenSnapshot(); err != nil || !sameMeta(got, want) {
 		t.Fatalf("after Reopen: %+v %v", got, err)
 	} else if b, _ := io.ReadAll(rc); !bytes.Equal(b, data) {
 		t.Fatalf("after Reopen: data %q", b)
@@ -85,7 +103,11 @@ func TestMemStoreInstallSnapshot(t *testing.T) {
 	_ = st.Append(seqEnts(1, 10, 1))
 	_ = st.SetHardState(raft.HardState{Term: 1, Commit: 8})
 	data := bytes.Repeat([]byte("kv"), 100)
-	meta := raft.SnapshotMeta{Index: 90, Term: 3, Size: uint64(len(data))}
+	bad := raft.SnapshotChunk{Meta: raft.SnapshotMeta{Index: 90, Term: 3, Size: 4, Conf: raft.ConfState{Learners: []raft.NodeID{2}}}}
+	if err := st.WriteSnapshotChunk(bad); !errors.Is(err, raft.ErrSnapshotMismatch) || !errors.Is(err, raft.ErrInvalidConf) {
+		t.Fatalf("chunk with an invalid Conf: %v", err)
+	}
+	meta := raft.SnapshotMeta{Index: 90, Term: 3, Size: uint64(len(data)), Conf: jointConf()}
 	for off := 0; off < len(data); off += 64 {
 		c := raft.SnapshotChunk{Meta: meta, Offset: uint64(off), Data: data[off:min(off+64, len(data))]}
 		if err := st.WriteSnapshotChunk(c); err != nil {
@@ -100,8 +122,18 @@ func TestMemStoreInstallSnapshot(t *testing.T) {
 		t.Fatalf("wrong CRC: %v", err)
 	}
 	meta.CRC ^= 1
+	other := meta
+	other.Conf = raft.ConfState{Voters: []raft.NodeID{1, 2, 3}}
+	if err := st.InstallSnapshot(other); !errors.Is(err, raft.ErrSnapshotMismatch) {
+		t.Fatalf("install with another Conf than the first chunk's: %v", err)
+	}
 	if err := st.InstallSnapshot(meta); err != nil {
 		t.Fatal(err)
+	}
+	if got, rc, err := st.Reopen().OpenSnapshot(); err != nil || !sameMeta(got, meta) {
+		t.Fatalf("installed snapshot after Reopen: %+v %v", got, err)
+	} else {
+		_ = rc.Close()
 	}
 	first, _ := st.FirstIndex()
 	last, _ := st.LastIndex()
@@ -128,7 +160,7 @@ func TestMemStoreMaxSnapshotBytes(t *testing.T) {
 		t.Fatalf("one byte over the bound: %v", err)
 	}
 	_ = st.Close()
-	_, err := st.CreateSnapshot(1, 1, writeAll(nil))
+	_, err := st.CreateSnapshot(raft.SnapshotMeta{Index: 1, Term: 1}, writeAll(nil))
 	if !errors.Is(err, storage.ErrClosed) || !errors.Is(st.Compact(1), storage.ErrClosed) {
 		t.Fatalf("after Close: %v", err)
 	}
@@ -139,7 +171,7 @@ func TestMemStoreMaxSnapshotBytes(t *testing.T) {
 func TestFileStoreNoSnapshots(t *testing.T) {
 	st := writeLog(t, t.TempDir(), 10, 10)
 	defer st.Close()
-	_, err := st.CreateSnapshot(10, 2, writeAll(nil))
+	_, err := st.CreateSnapshot(raft.SnapshotMeta{Index: 10, Term: 2, Conf: jointConf()}, writeAll(nil))
 	if !errors.Is(err, ErrSnapshotsUnsupported) || !errors.Is(err, errors.ErrUnsupported) {
 		t.Fatalf("CreateSnapshot: %v", err)
 	}

@@ -159,7 +159,7 @@ func (w *window) check(ents []raft.Entry) error {
 	for i := range ents {
 		e := &ents[i]
 		if e.Index != first+raft.Index(i) || e.Term < prevTerm ||
-			(e.Type != raft.EntryNormal && e.Type != raft.EntryNoop) {
+			(e.Type != raft.EntryNormal && e.Type != raft.EntryNoop && e.Type != raft.EntryConfChange) {
 			return ErrInvalidEntries
 		}
 		prevTerm = e.Term

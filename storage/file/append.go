@@ -78,7 +78,7 @@ func (s *Storage) checkAppend(ents []raft.Entry) error {
 			return fmt.Errorf("%w: index %d follows %d", ErrInvalidEntries, e.Index, first+raft.Index(i)-1)
 		case e.Term < prev:
 			return fmt.Errorf("%w: entry %d has term %d, below the previous entry's %d", ErrInvalidEntries, e.Index, e.Term, prev)
-		case e.Type != raft.EntryNormal && e.Type != raft.EntryNoop:
+		case e.Type != raft.EntryNormal && e.Type != raft.EntryNoop && e.Type != raft.EntryConfChange:
 			return fmt.Errorf("%w: entry %d has unknown type %d", ErrInvalidEntries, e.Index, e.Type)
 		case len(e.Data) > MaxRecordBytes-32:
 			return fmt.Errorf("%w: entry %d holds %d bytes", ErrInvalidEntries, e.Index, len(e.Data))

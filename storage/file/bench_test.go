@@ -109,26 +109,27 @@ func BenchmarkOpen(b *testing.B) {
 }
 
 // BenchmarkOpenWithSnapshot measures a restart after snapshots: a 1 MB
-// snapshot at index 10000 and a tail of 256 entries of 128 bytes after it,
+// snapshot at index 10000 (configuration: three voters) and a tail of 256 entries of 128 bytes after it,
 // default options. In "tail", the segment holds only the tail (the log
 // restarted at the snapshot, as after InstallSnapshot, or a segment that
 // began at it); in "segment", the 10000 compacted entries (1.5 MB) share
 // the tail's 4 MiB segment and Open still validates them. "open" is Open
-// alone (SNAPSHOT's header, the segment); "read" adds reading the snapshot
+// alone (SNAPSHOT's header and configuration, the segment); "read" adds reading the snapshot
 // to the end through OpenSnapshot with its CRC check, as a restore does.
 func BenchmarkOpenWithSnapshot(b *testing.B) {
 	const snapAt, tail = 10000, 256
 	o := file.Options{ClusterID: 1, NodeID: 1}
 	dirs := map[string]string{"tail": b.TempDir(), "segment": b.TempDir()}
 	s := mustOpen(b, dirs["tail"], o)
-	if err := s.InstallSnapshot(sendSnapshot(b, s, snapAt, 1, snapData(1, 1<<20), 64<<10)); err != nil {
+	meta := raft.SnapshotMeta{Index: snapAt, Term: 1, Conf: plainConf()}
+	if err := s.InstallSnapshot(sendSnapshotConf(b, s, meta, snapData(1, 1<<20), 64<<10)); err != nil {
 		b.Fatal(err)
 	}
 	benchAppend(b, s, snapAt+1, snapAt+tail)
 	mustClose(b, s)
 	s = mustOpen(b, dirs["segment"], o)
 	benchAppend(b, s, 1, snapAt+tail)
-	mustSnapshot(b, s, snapAt, snapData(1, 1<<20))
+	mustSnapshotConf(b, s, snapAt, plainConf(), snapData(1, 1<<20))
 	if err := s.Compact(snapAt); err != nil {
 		b.Fatal(err)
 	}

@@ -132,13 +132,25 @@ func crashSnapData(i raft.Index, t raft.Term) []byte {
 	return snapData(uint64(i)<<8|uint64(t), 2000+int(i*37%6000))
 }
 
+// crashConf is the configuration of the child's snapshot (i, t): none, a
+// plain one with a learner, or a joint one with a learner.
+func crashConf(i raft.Index, t raft.Term) raft.ConfState {
+	switch (uint64(i) + uint64(t)) % 3 {
+	case 1:
+		return raft.ConfState{Voters: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{4 + raft.NodeID(i%5)}}
+	case 2:
+		return raft.ConfState{Voters: []raft.NodeID{1, 2, 4}, VotersOutgoing: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{10 + raft.NodeID(i%7)}}
+	}
+	return raft.ConfState{}
+}
+
 func crashSnapshot(s *file.Storage, i raft.Index, say func(string, ...any)) error {
 	t, err := s.Term(i)
 	if err != nil {
 		return err
 	}
 	say("P %d %d", i, t)
-	if _, err := s.CreateSnapshot(i, t, writeData(crashSnapData(i, t))); err != nil {
+	if _, err := s.CreateSnapshot(raft.SnapshotMeta{Index: i, Term: t, Conf: crashConf(i, t)}, writeData(crashSnapData(i, t))); err != nil {
 		return err
 	}
 	say("Q %d %d", i, t)
@@ -150,7 +162,7 @@ func crashSnapshot(s *file.Storage, i raft.Index, say func(string, ...any)) erro
 func crashInstall(s *file.Storage, i raft.Index, t raft.Term, say func(string, ...any)) error {
 	say("I %d %d", i, t)
 	data := crashSnapData(i, t)
-	meta := raft.SnapshotMeta{Index: i, Term: t, Size: uint64(len(data)), CRC: raft.SnapshotCRC(data)}
+	meta := raft.SnapshotMeta{Index: i, Term: t, Size: uint64(len(data)), CRC: raft.SnapshotCRC(data), Conf: crashConf(i, t)}
 	for off := 0; off < len(data); off += 3000 {
 		c := raft.SnapshotChunk{Meta: meta, Offset: uint64(off), Data: data[off:min(off+3000, len(data))]}
 		if err := s.WriteSnapshotChunk(c); err != nil {
@@ -328,7 +340,7 @@ func (m *crashModel) applySnap(op byte, meta raft.SnapshotMeta) {
 }
 
 // checkSnapshot verifies the reopened snapshot: the durable one or the
-// pending one, with the child's data. It reports whether a pending
+// pending one, with the child's data and configuration. It reports whether a pending
 // install took effect.
 func (m *crashModel) checkSnapshot(t *testing.T, fail func(string, ...any), s *file.Storage) bool {
 	got, _ := s.Snapshot()
@@ -338,9 +350,12 @@ func (m *crashModel) checkSnapshot(t *testing.T, fail func(string, ...any), s *f
 		fail("snapshot %+v, durable was %+v, pending %+v", got, m.snap, m.pend)
 	}
 	if !got.IsEmpty() {
-		_, rc, err := s.OpenSnapshot()
+		om, rc, err := s.OpenSnapshot()
 		if err != nil {
 			fail("OpenSnapshot: %v", err)
+		}
+		if want := crashConf(got.Index, got.Term); !got.Conf.Equal(want) || !om.Conf.Equal(want) {
+			fail("snapshot %d configuration %+v (OpenSnapshot %+v), want %+v", got.Index, got.Conf, om.Conf, want)
 		}
 		data, err := io.ReadAll(rc)
 		_ = rc.Close()

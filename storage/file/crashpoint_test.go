@@ -161,7 +161,7 @@ func wantLog(t *testing.T, s *file.Storage, first, last raft.Index) {
 
 func wantSnapshot(t *testing.T, s *file.Storage, meta raft.SnapshotMeta, data []byte) {
 	t.Helper()
-	if got, d := readSnap(t, s); got != meta || !bytes.Equal(d, data) {
+	if got, d := readSnap(t, s); !sameMeta(got, meta) || !bytes.Equal(d, data) {
 		t.Fatalf("snapshot %+v (%d bytes), want %+v", got, len(d), meta)
 	}
 	if hs, _ := s.InitialState(); hs.Commit < meta.Index {
@@ -169,20 +169,21 @@ func wantSnapshot(t *testing.T, s *file.Storage, meta raft.SnapshotMeta, data []
 	}
 }
 
-var oldSnap = raft.SnapshotMeta{Index: 30, Term: snapLogTerm(30), Size: 3000, CRC: raft.SnapshotCRC(snapData(30, 3000))}
+var oldSnap = raft.SnapshotMeta{Index: 30, Term: snapLogTerm(30), Size: 3000, CRC: raft.SnapshotCRC(snapData(30, 3000)), Conf: plainConf()}
 
 // TestCrashPointsCreateSnapshot: a crash anywhere in CreateSnapshot leaves
-// the old snapshot or the new one, whole, and the log untouched.
+// the old snapshot or the new one, whole (its configuration included), and
+// the log untouched.
 func TestCrashPointsCreateSnapshot(t *testing.T) {
 	tmpl := t.TempDir()
 	snapLogDir(t, tmpl)
 	data := snapData(60, 50000)
-	meta := raft.SnapshotMeta{Index: 60, Term: snapLogTerm(60), Size: 50000, CRC: raft.SnapshotCRC(data)}
+	meta := raft.SnapshotMeta{Index: 60, Term: snapLogTerm(60), Size: 50000, CRC: raft.SnapshotCRC(data), Conf: jointConf()}
 	n := crashPoints(t, tmpl, func(s *file.Storage) error {
-		_, err := s.CreateSnapshot(60, snapLogTerm(60), writeData(data))
+		_, err := s.CreateSnapshot(raft.SnapshotMeta{Index: 60, Term: snapLogTerm(60), Conf: jointConf()}, writeData(data))
 		return err
 	}, func(t *testing.T, s *file.Storage, done bool) {
-		if got, _ := s.Snapshot(); got == meta {
+		if got, _ := s.Snapshot(); sameMeta(got, meta) {
 			wantSnapshot(t, s, meta, data)
 		} else if done {
 			t.Fatalf("completed, but the snapshot is %+v", got)
@@ -234,19 +235,19 @@ func TestCrashPointsInstallSnapshot(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			data := snapData(uint64(c.index), 20000)
-			meta := raft.SnapshotMeta{Index: c.index, Term: c.term, Size: 20000, CRC: raft.SnapshotCRC(data)}
+			meta := raft.SnapshotMeta{Index: c.index, Term: c.term, Size: 20000, CRC: raft.SnapshotCRC(data), Conf: largestConf()}
 			kept := 0
 			n := crashPoints(t, tmpl, func(s *file.Storage) error {
-				return s.InstallSnapshot(sendSnapshot(t, s, c.index, c.term, data, 7000))
+				return s.InstallSnapshot(sendSnapshotConf(t, s, meta, data, 7000))
 			}, func(t *testing.T, s *file.Storage, done bool) {
 				got, _ := s.Snapshot()
 				first, _ := s.FirstIndex()
 				last, _ := s.LastIndex()
 				switch {
-				case got == oldSnap && !done:
+				case sameMeta(got, oldSnap) && !done:
 					wantSnapshot(t, s, oldSnap, snapData(30, 3000))
 					wantLog(t, s, 21, 100)
-				case got != meta:
+				case !sameMeta(got, meta):
 					t.Fatalf("snapshot %+v", got)
 				case first == c.index+1 && last == c.index:
 					wantSnapshot(t, s, meta, data)

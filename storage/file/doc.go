@@ -10,7 +10,8 @@
 //	META                  format version, cluster ID, node ID (written once, atomically)
 //	HARDSTATE             two checksummed slots (term, vote, commit) with sequence numbers
 //	LOGSTART              index and term of the last compacted entry (after Compact, InstallSnapshot)
-//	SNAPSHOT              48-byte header (index, term, size, CRC-32C of the data), then the data
+//	SNAPSHOT              48-byte header (index, term, size, CRC-32C of the data, configuration length),
+//	                      the configuration (raft.AppendConfState), then the data
 //	SNAPSHOT.incoming     a snapshot arriving from the leader; removed by Open
 //	<first index>.log     segments: a header, then frames [len u32][CRC-32C u32][wire entry record]
 //	*.tmp                 interrupted atomic replacements; removed by Open

@@ -1,6 +1,7 @@
 package file_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -403,6 +404,23 @@ func TestAppendValidation(t *testing.T) {
 	}
 	checkLog(t, s, 5) // refused appends wrote nothing and did not fail the storage
 	mustAppendSync(t, s, mkEnts(3, 10, 3, 0))
+}
+
+// TestAppendConfChange: membership entries are stored like any other and
+// come back with their type and data after a reopen.
+func TestAppendConfChange(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, opts())
+	ents := mkEnts(1, 3, 1, 0)
+	ents[1].Type, ents[1].Data = raft.EntryConfChange, raft.AppendConfState(nil, jointConf())
+	mustAppendSync(t, s, ents)
+	mustClose(t, s)
+	s = mustOpen(t, dir, opts())
+	defer mustClose(t, s)
+	got, err := s.Entries(2, 3, 1<<20)
+	if err != nil || len(got) != 1 || got[0].Type != raft.EntryConfChange || !bytes.Equal(got[0].Data, ents[1].Data) {
+		t.Fatalf("Entries(2, 3): %+v %v", got, err)
+	}
 }
 
 func TestClosed(t *testing.T) {

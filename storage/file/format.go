@@ -3,6 +3,7 @@ package file
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"strconv"
 
@@ -225,51 +226,105 @@ func decodeHSSlot(b []byte) (seq uint64, hs raft.HardState, ok bool) {
 	return le.Uint64(b[8:]), hs, true
 }
 
-// The SNAPSHOT header: magic(8) version u32 index u64 term u64 size u64
-// dataCRC u32 configLen u32 crc u32 = 48 bytes, then size bytes of data,
-// nothing else. The incoming file has the same layout with incomingMagic
-// and a zero data CRC (known only once the transfer is complete), so that
-// installing it rewrites 48 bytes instead of copying the data.
+// The SNAPSHOT file: a 48-byte header — magic(8) version u32 index u64
+// term u64 size u64 dataCRC u32 confLen u32 crc u32 — then confLen bytes
+// of configuration (raft.AppendConfState; none if the snapshot has no
+// configuration), then size bytes of data, nothing else. The header's crc
+// covers its first 44 bytes followed by the configuration bytes, so the
+// configuration is as well protected as the header. The incoming file has
+// the same layout with incomingMagic and a zero data CRC (known only once
+// the transfer is complete), so that installing it rewrites the header
+// (and the configuration bytes, unchanged) instead of copying the data.
 //
-// The snapshot file has its own version: 1 was a layout with a trailer,
-// written by no released runtime. configLen is reserved for the cluster
-// membership; version 2 writes 0 and requires 0, a later version will
-// carry the voters there.
+// The snapshot file has its own version: 1 was a layout with a trailer and
+// 2 had no configuration (confLen reserved, always 0), both written by no
+// released runtime and refused with ErrVersion.
 const (
-	snapVersion   = 2
+	snapVersion   = 3
 	snapHeaderLen = 48
+	// maxConfBytes bounds confLen. A valid configuration has at most
+	// raft.MaxMembers members, each ID a uvarint of at most 10 bytes, plus
+	// three counts: under 700 bytes. A larger length is damage, refused
+	// before anything is read or allocated for it.
+	maxConfBytes = 4 << 10
+	// snapConfLenOff is the offset of confLen in the header.
+	snapConfLenOff = 40
 )
 
-func encodeSnapHeader(magic [8]byte, m raft.SnapshotMeta) []byte {
-	b := make([]byte, 0, snapHeaderLen)
+// encodeConf returns the bytes SNAPSHOT stores for cs: none for the zero
+// ConfState (a snapshot without a configuration), else its encoding, which
+// must decode again (raft.ErrInvalidConf otherwise: a configuration that
+// Open would refuse is never written).
+func encodeConf(cs raft.ConfState) ([]byte, error) {
+	if len(cs.Voters) == 0 && len(cs.VotersOutgoing) == 0 && len(cs.Learners) == 0 {
+		return nil, nil
+	}
+	b := raft.AppendConfState(nil, cs)
+	if _, err := raft.DecodeConfState(b); err != nil || len(b) > maxConfBytes {
+		return nil, fmt.Errorf("snapshot configuration %+v: %w", cs, raft.ErrInvalidConf)
+	}
+	return b, nil
+}
+
+// encodeSnapHeader returns the header for m followed by conf, its
+// configuration's encoding (encodeConf): the first 48+len(conf) bytes of
+// the file.
+func encodeSnapHeader(magic [8]byte, m raft.SnapshotMeta, conf []byte) []byte {
+	b := make([]byte, 0, snapHeaderLen+len(conf))
 	b = append(b, magic[:]...)
 	b = le.AppendUint32(b, snapVersion)
 	b = le.AppendUint64(b, uint64(m.Index))
 	b = le.AppendUint64(b, uint64(m.Term))
 	b = le.AppendUint64(b, m.Size)
 	b = le.AppendUint32(b, m.CRC)
-	b = le.AppendUint32(b, 0) // configLen
-	return le.AppendUint32(b, crc(b))
+	b = le.AppendUint32(b, uint32(len(conf)))
+	b = le.AppendUint32(b, crc32.Update(crc(b), castagnoli, conf))
+	return append(b, conf...)
 }
 
-// decodeSnapHeader returns the metadata of a SNAPSHOT header, the file's
-// version (to report ErrVersion), and why the header is bad, if it is.
-func decodeSnapHeader(b []byte) (raft.SnapshotMeta, uint32, string) {
+// snapHeader is a decoded SNAPSHOT header.
+type snapHeader struct {
+	meta    raft.SnapshotMeta
+	version uint32 // another version than snapVersion: ErrVersion
+	confLen int    // bytes of configuration after the header
+}
+
+// dataOff is the offset of the data in the file.
+func (h snapHeader) dataOff() int64 { return snapHeaderLen + int64(h.confLen) }
+
+// decodeSnapHeader decodes the fixed header in b (at least snapHeaderLen
+// bytes, else bad). If the version is this build's and confLen within its
+// bound, conf is called for the confLen bytes that follow the header;
+// they must be whole. It returns why the header is bad and the offset to
+// report, if it is.
+func decodeSnapHeader(b []byte, conf func(n int) ([]byte, error)) (h snapHeader, bad string, off int64) {
 	if len(b) < snapHeaderLen || [8]byte(b[:8]) != snapMagic {
-		return raft.SnapshotMeta{}, 0, "bad snapshot header (length or magic)"
+		return h, "bad snapshot header (length or magic)", 0
 	}
-	if v := le.Uint32(b[8:]); v != snapVersion {
-		return raft.SnapshotMeta{}, v, ""
+	if h.version = le.Uint32(b[8:]); h.version != snapVersion {
+		return h, "", 0
 	}
-	m := raft.SnapshotMeta{Index: raft.Index(le.Uint64(b[12:])), Term: raft.Term(le.Uint64(b[20:])),
+	h.meta = raft.SnapshotMeta{Index: raft.Index(le.Uint64(b[12:])), Term: raft.Term(le.Uint64(b[20:])),
 		Size: le.Uint64(b[28:]), CRC: le.Uint32(b[36:])}
-	switch {
-	case le.Uint32(b[44:]) != crc(b[:44]):
-		return m, snapVersion, "snapshot header checksum mismatch"
-	case le.Uint32(b[40:]) != 0:
-		return m, snapVersion, "snapshot config length is not 0 (reserved in version 2)"
-	case m.Index == 0:
-		return m, snapVersion, "snapshot of index 0"
+	n := le.Uint32(b[snapConfLenOff:])
+	if n > maxConfBytes {
+		return h, fmt.Sprintf("snapshot configuration length %d exceeds the bound of %d bytes", n, maxConfBytes), snapConfLenOff
 	}
-	return m, snapVersion, ""
+	h.confLen = int(n)
+	cb, err := conf(h.confLen)
+	if err != nil {
+		return h, fmt.Sprintf("reading %d bytes of snapshot configuration: %v", n, err), snapHeaderLen
+	}
+	switch {
+	case le.Uint32(b[44:]) != crc32.Update(crc(b[:44]), castagnoli, cb):
+		return h, "snapshot header checksum mismatch (header and configuration)", 0
+	case h.meta.Index == 0:
+		return h, "snapshot of index 0", 0
+	}
+	if n > 0 {
+		if h.meta.Conf, err = raft.DecodeConfState(cb); err != nil {
+			return h, fmt.Sprintf("snapshot configuration does not decode: %v", err), snapHeaderLen
+		}
+	}
+	return h, "", 0
 }

@@ -12,15 +12,22 @@ import (
 // incoming is the snapshot being received from the leader, in
 // SNAPSHOT.incoming: the SNAPSHOT layout with incomingMagic and no CRC.
 type incoming struct {
-	meta raft.SnapshotMeta // Index, Term, Size; CRC 0
+	meta raft.SnapshotMeta // Index, Term, Size, Conf; CRC 0
+	conf []byte            // meta.Conf as the file holds it (encodeConf)
 	f    File              // nil: none
 	n    uint64            // data bytes written
 }
 
+// dataOff is the offset of the data in the incoming file.
+func (in *incoming) dataOff() int64 { return snapHeaderLen + int64(len(in.conf)) }
+
 // WriteSnapshotChunk implements storage.Storage. Offset 0 creates (or
-// truncates) SNAPSHOT.incoming with its header; every later chunk must
-// continue it at exactly the next offset with the same Index, Term and
-// Size, else raft.ErrSnapshotMismatch. Nothing is fsynced: until
+// truncates) SNAPSHOT.incoming with its header and c.Meta.Conf (an invalid
+// Conf is refused: raft.ErrInvalidConf, which also matches
+// raft.ErrSnapshotMismatch); every later chunk must continue it at exactly
+// the next offset with the same Index, Term and Size, else
+// raft.ErrSnapshotMismatch (its Conf is not looked at: the first chunk's
+// is the incoming snapshot's). Nothing is fsynced: until
 // InstallSnapshot the file is disposable (Open deletes it), and
 // InstallSnapshot fsyncs it once. A failed write discards the incoming
 // snapshot but leaves the storage usable: the log was not touched.
@@ -34,14 +41,14 @@ func (s *Storage) WriteSnapshotChunk(c raft.SnapshotChunk) error {
 		if err := s.startIncoming(meta); err != nil {
 			return err
 		}
-	} else if s.in.f == nil || meta != s.in.meta || c.Offset != s.in.n {
+	} else if s.in.f == nil || !raft.SameSnapshot(meta, s.in.meta) || c.Offset != s.in.n {
 		return fmt.Errorf("%w: chunk at offset %d of snapshot (index %d, term %d, %d bytes); receiving offset %d of (index %d, term %d, %d bytes)",
 			raft.ErrSnapshotMismatch, c.Offset, meta.Index, meta.Term, meta.Size, s.in.n, s.in.meta.Index, s.in.meta.Term, s.in.meta.Size)
 	}
 	if s.in.n+uint64(len(c.Data)) > meta.Size {
 		return fmt.Errorf("%w: chunk ends at %d, beyond the announced %d bytes", raft.ErrSnapshotMismatch, s.in.n+uint64(len(c.Data)), meta.Size)
 	}
-	if _, err := s.in.f.WriteAt(c.Data, snapHeaderLen+int64(s.in.n)); err != nil {
+	if _, err := s.in.f.WriteAt(c.Data, s.in.dataOff()+int64(s.in.n)); err != nil {
 		s.dropIncoming()
 		return fmt.Errorf("storage/file: writing %s: %w", s.path(incomingName), err)
 	}
@@ -54,13 +61,21 @@ func (s *Storage) startIncoming(meta raft.SnapshotMeta) error {
 		_ = s.in.f.Close()
 		s.in = incoming{}
 	}
+	conf, err := encodeConf(meta.Conf)
+	if err != nil {
+		// The file is gone with the previous incoming snapshot: a leader
+		// sending an invalid configuration must start over anyway.
+		_ = s.fs.Remove(s.path(incomingName))
+		return fmt.Errorf("%w: incoming %w", raft.ErrSnapshotMismatch, err)
+	}
 	path := s.path(incomingName)
 	f, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("storage/file: creating %s: %w", path, err)
 	}
-	s.in = incoming{meta: meta, f: f}
-	if _, err := f.WriteAt(encodeSnapHeader(incomingMagic, meta), 0); err != nil {
+	meta.Conf = meta.Conf.Clone()
+	s.in = incoming{meta: meta, conf: conf, f: f}
+	if _, err := f.WriteAt(encodeSnapHeader(incomingMagic, meta, conf), 0); err != nil {
 		s.dropIncoming()
 		return fmt.Errorf("storage/file: writing %s: %w", path, err)
 	}
@@ -77,12 +92,14 @@ func (s *Storage) dropIncoming() {
 }
 
 // InstallSnapshot implements storage.Storage. The incoming file must be
-// complete and match meta (raft.ErrSnapshotMismatch); its data is read
-// back to check the CRC. meta.Index below the stored snapshot's or the
-// commit index is raft.ErrCompacted (the log would lose committed
-// entries). Then, each step durable before the next:
+// complete and match meta — index, term, size, and the Conf its first
+// chunk announced, which is the one stored — (raft.ErrSnapshotMismatch);
+// its data is read back to check the CRC. meta.Index below the stored
+// snapshot's or the commit index is raft.ErrCompacted (the log would lose
+// committed entries). Then, each step durable before the next:
 //
-//  1. the SNAPSHOT header is written over the incoming header, fsync;
+//  1. the SNAPSHOT header is written over the incoming header (the
+//     configuration after it is rewritten unchanged), fsync;
 //  2. rename to SNAPSHOT, fsync of the directory: the snapshot is
 //     installed (a crash before this leaves the previous state);
 //  3. every segment is removed, newest first, fsync of the directory;
@@ -104,13 +121,14 @@ func (s *Storage) InstallSnapshot(meta raft.SnapshotMeta) error {
 	if err := s.checkIncoming(meta); err != nil {
 		return err
 	}
-	f, path := s.in.f, s.path(incomingName)
-	if err := s.writeAndSync(f, encodeSnapHeader(snapMagic, meta)); err != nil {
+	f, path, conf, dataOff := s.in.f, s.path(incomingName), s.in.conf, s.in.dataOff()
+	meta.Conf = s.in.meta.Conf // equal to meta.Conf, and the storage's own copy
+	if err := s.writeAndSync(f, encodeSnapHeader(snapMagic, meta, conf)); err != nil {
 		s.dropIncoming()
 		return fmt.Errorf("storage/file: writing %s: %w", path, err)
 	}
 	s.in = incoming{}
-	if err := s.publishSnapshot(f, path, meta); err != nil {
+	if err := s.publishSnapshot(f, path, meta, dataOff); err != nil {
 		return err
 	}
 	if err := s.resetLog(meta.Index, meta.Term); err != nil {
@@ -127,8 +145,10 @@ func (s *Storage) checkIncoming(meta raft.SnapshotMeta) error {
 	in := s.in.meta
 	in.CRC = meta.CRC
 	switch {
-	case s.in.f == nil || in != meta || meta.Index == 0:
+	case s.in.f == nil || !raft.SameSnapshot(in, meta) || meta.Index == 0:
 		return fmt.Errorf("%w: no incoming snapshot (index %d, term %d, %d bytes)", raft.ErrSnapshotMismatch, meta.Index, meta.Term, meta.Size)
+	case !meta.Conf.Equal(in.Conf):
+		return fmt.Errorf("%w: snapshot at %d has configuration %+v, its first chunk announced %+v", raft.ErrSnapshotMismatch, meta.Index, meta.Conf, in.Conf)
 	case s.in.n != meta.Size:
 		return fmt.Errorf("%w: incoming snapshot incomplete: %d of %d bytes", raft.ErrSnapshotMismatch, s.in.n, meta.Size)
 	case meta.Index < s.snap.Index || meta.Index < s.hs.Commit:
@@ -151,7 +171,7 @@ func (s *Storage) checkIncoming(meta raft.SnapshotMeta) error {
 // file holds, not what was handed to WriteSnapshotChunk.
 func (s *Storage) incomingCRC() (uint32, error) {
 	buf := make([]byte, 64<<10)
-	r := io.NewSectionReader(s.in.f, snapHeaderLen, int64(s.in.n))
+	r := io.NewSectionReader(s.in.f, s.in.dataOff(), int64(s.in.n))
 	var sum uint32
 	for {
 		n, err := r.Read(buf)

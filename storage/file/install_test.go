@@ -15,7 +15,13 @@ import (
 // chunks of n bytes and returns its metadata with the CRC.
 func sendSnapshot(t testing.TB, s *file.Storage, index raft.Index, term raft.Term, data []byte, n int) raft.SnapshotMeta {
 	t.Helper()
-	meta := raft.SnapshotMeta{Index: index, Term: term, Size: uint64(len(data))}
+	return sendSnapshotConf(t, s, raft.SnapshotMeta{Index: index, Term: term}, data, n)
+}
+
+// sendSnapshotConf is sendSnapshot of meta's index, term and Conf.
+func sendSnapshotConf(t testing.TB, s *file.Storage, meta raft.SnapshotMeta, data []byte, n int) raft.SnapshotMeta {
+	t.Helper()
+	meta.Size, meta.CRC = uint64(len(data)), 0
 	for off := 0; off == 0 || off < len(data); off += n {
 		c := raft.SnapshotChunk{Meta: meta, Offset: uint64(off), Data: data[off:min(off+n, len(data))]}
 		if err := s.WriteSnapshotChunk(c); err != nil {
@@ -28,7 +34,8 @@ func sendSnapshot(t testing.TB, s *file.Storage, index raft.Index, term raft.Ter
 
 // snapLogDir builds the directory the install and crash-point tests start
 // from: entries 1..100 in many segments (terms 1, 2, 3 from indexes 1, 40,
-// 80), a snapshot at 30 compacted to 20, commit 70, term 3.
+// 80), a snapshot at 30 (configuration plainConf) compacted to 20, commit
+// 70, term 3.
 func snapLogDir(t testing.TB, dir string) {
 	t.Helper()
 	s := mustOpen(t, dir, opts())
@@ -38,7 +45,7 @@ func snapLogDir(t testing.TB, dir string) {
 			mustAppendSync(t, s, mkEnts(k, k, snapLogTerm(k), 0))
 		}
 	}
-	mustSnapshot(t, s, 30, snapData(30, 3000))
+	mustSnapshotConf(t, s, 30, plainConf(), snapData(30, 3000))
 	if err := s.Compact(20); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +70,7 @@ func TestInstallSnapshot(t *testing.T) {
 			snapLogDir(t, dir)
 			s := mustOpen(t, dir, opts())
 			data := snapData(uint64(c.index), 70000)
-			meta := sendSnapshot(t, s, c.index, c.term, data, 4096)
+			meta := sendSnapshotConf(t, s, raft.SnapshotMeta{Index: c.index, Term: c.term, Conf: jointConf()}, data, 4096)
 			if err := s.InstallSnapshot(meta); err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +79,7 @@ func TestInstallSnapshot(t *testing.T) {
 			mustClose(t, s)
 			s = mustOpen(t, dir, opts())
 			defer mustClose(t, s)
-			if got, _ := s.Snapshot(); got != meta || s.Recovery().LogDiscarded {
+			if got, _ := s.Snapshot(); !sameMeta(got, meta) || s.Recovery().LogDiscarded {
 				t.Fatalf("after reopen: snapshot %+v, recovery %+v", got, s.Recovery())
 			}
 			wantIndexes(t, s, c.index+1, c.index+5, c.term)
@@ -87,13 +94,13 @@ func TestInstallSnapshot(t *testing.T) {
 func checkInstalled(t *testing.T, s *file.Storage, meta raft.SnapshotMeta, data []byte) {
 	t.Helper()
 	wantIndexes(t, s, meta.Index+1, meta.Index, meta.Term)
-	if got, _ := s.Snapshot(); got != meta {
+	if got, _ := s.Snapshot(); !sameMeta(got, meta) {
 		t.Fatalf("Snapshot() = %+v, want %+v", got, meta)
 	}
 	if hs, _ := s.InitialState(); hs.Commit < meta.Index {
 		t.Fatalf("commit %d below the snapshot %d", hs.Commit, meta.Index)
 	}
-	if m, got := readSnap(t, s); m != meta || !bytes.Equal(got, data) {
+	if m, got := readSnap(t, s); !sameMeta(m, meta) || !bytes.Equal(got, data) {
 		t.Fatalf("installed snapshot %+v, %d bytes", m, len(got))
 	}
 	checkReadSnapshot(t, s, meta, data)
@@ -222,7 +229,8 @@ func snapshotFileFor(t *testing.T, dir string, index raft.Index, term raft.Term)
 	t.Helper()
 	other := t.TempDir()
 	s := mustOpen(t, other, opts())
-	if err := s.InstallSnapshot(sendSnapshot(t, s, index, term, snapData(9, 5000), 5000)); err != nil {
+	meta := raft.SnapshotMeta{Index: index, Term: term, Conf: jointConf()}
+	if err := s.InstallSnapshot(sendSnapshotConf(t, s, meta, snapData(9, 5000), 5000)); err != nil {
 		t.Fatal(err)
 	}
 	mustClose(t, s)

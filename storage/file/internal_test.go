@@ -60,7 +60,7 @@ func TestCompactShrinksIndex(t *testing.T) {
 	if err := s.Append(ents); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateSnapshot(4990, 1, func(io.Writer) error { return nil }); err != nil {
+	if _, err := s.CreateSnapshot(raft.SnapshotMeta{Index: 4990, Term: 1}, func(io.Writer) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	before := cap(s.idx)

@@ -35,7 +35,7 @@ func (s *Storage) ReadSnapshot(index raft.Index, off uint64, p []byte) (int, err
 		return 0, nil
 	}
 	p = p[:min(uint64(len(p)), s.snap.Size-off)]
-	at := snapHeaderLen + int64(off)
+	at := s.snapd + int64(off)
 	n, err := s.snapf.ReadAt(p, at)
 	if n < len(p) {
 		if err == nil || errors.Is(err, io.EOF) {
@@ -46,22 +46,30 @@ func (s *Storage) ReadSnapshot(index raft.Index, off uint64, p []byte) (int, err
 	return n, nil
 }
 
-// CreateSnapshot implements storage.Storage. write streams the data into
-// SNAPSHOT.tmp through a 64 KiB buffer (the data is never held whole),
-// which computes its size and CRC; then the header is written at the
-// start, the file fsynced, renamed over SNAPSHOT and the directory
-// fsynced. A crash at any point leaves the previous snapshot (Open removes
-// the temp file). Refused: index below the stored snapshot's or the
-// compaction point (raft.ErrCompacted), beyond the log
-// (raft.ErrUnavailable), or whose term is not term
-// (raft.ErrSnapshotMismatch). An error of write, or of the temp file,
-// leaves the storage usable; a failed rename fails it.
-func (s *Storage) CreateSnapshot(index raft.Index, term raft.Term, write func(io.Writer) error) (raft.SnapshotMeta, error) {
+// CreateSnapshot implements storage.Storage: a snapshot of meta.Index
+// (whose term is meta.Term) under the configuration meta.Conf (meta's Size
+// and CRC are ignored). write streams the data into SNAPSHOT.tmp, after
+// the room for the header and the configuration, through a 64 KiB buffer
+// (the data is never held whole), which computes its size and CRC; then
+// the header and the configuration are written at the start, the file
+// fsynced, renamed over SNAPSHOT and the directory fsynced. A crash at any
+// point leaves the previous snapshot (Open removes the temp file).
+// Refused: index below the stored snapshot's or the compaction point
+// (raft.ErrCompacted), beyond the log (raft.ErrUnavailable), whose term is
+// not meta.Term (raft.ErrSnapshotMismatch), or an invalid Conf
+// (raft.ErrInvalidConf). An error of write, or of the temp file, leaves
+// the storage usable; a failed rename fails it.
+func (s *Storage) CreateSnapshot(meta raft.SnapshotMeta, write func(io.Writer) error) (raft.SnapshotMeta, error) {
 	if err := s.usable(); err != nil {
 		return raft.SnapshotMeta{}, err
 	}
+	index, term := meta.Index, meta.Term
 	if err := s.checkSnapshotPoint(index, term); err != nil {
 		return raft.SnapshotMeta{}, err
+	}
+	conf, err := encodeConf(meta.Conf)
+	if err != nil {
+		return raft.SnapshotMeta{}, fmt.Errorf("storage/file: %w", err)
 	}
 	if len(s.wbuf) > 0 || s.dirty {
 		// The covered entries become durable first, so that the stored
@@ -72,11 +80,12 @@ func (s *Storage) CreateSnapshot(index raft.Index, term raft.Term, write func(io
 		}
 	}
 	tmp := s.path(snapshotName + tmpSuffix)
-	f, meta, err := s.writeSnapshotTemp(tmp, index, term, write)
+	meta = raft.SnapshotMeta{Index: index, Term: term, Conf: meta.Conf.Clone()}
+	f, meta, err := s.writeSnapshotTemp(tmp, meta, conf, write)
 	if err != nil {
 		return raft.SnapshotMeta{}, err
 	}
-	if err := s.publishSnapshot(f, tmp, meta); err != nil {
+	if err := s.publishSnapshot(f, tmp, meta, snapHeaderLen+int64(len(conf))); err != nil {
 		return raft.SnapshotMeta{}, err
 	}
 	return meta, nil
@@ -95,22 +104,22 @@ func (s *Storage) checkSnapshotPoint(index raft.Index, term raft.Term) error {
 	return nil
 }
 
-// writeSnapshotTemp writes a complete, fsynced snapshot file at tmp and
-// returns it open. On failure the temp file is removed.
-func (s *Storage) writeSnapshotTemp(tmp string, index raft.Index, term raft.Term, write func(io.Writer) error) (File, raft.SnapshotMeta, error) {
-	meta := raft.SnapshotMeta{Index: index, Term: term}
+// writeSnapshotTemp writes a complete, fsynced snapshot file at tmp of
+// meta's index, term and configuration (encoded: conf) and returns it open
+// with meta's size and CRC set. On failure the temp file is removed.
+func (s *Storage) writeSnapshotTemp(tmp string, meta raft.SnapshotMeta, conf []byte, write func(io.Writer) error) (File, raft.SnapshotMeta, error) {
 	f, err := s.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, meta, fmt.Errorf("storage/file: creating %s: %w", tmp, err)
 	}
-	sw := &snapWriter{buf: bufio.NewWriterSize(&fileWriter{f: f, off: snapHeaderLen}, 64<<10)}
+	sw := &snapWriter{buf: bufio.NewWriterSize(&fileWriter{f: f, off: snapHeaderLen + int64(len(conf))}, 64<<10)}
 	werr := write(sw)
 	if sw.err == nil {
 		sw.err = sw.buf.Flush()
 	}
 	meta.Size, meta.CRC = sw.n, sw.crc
 	if werr == nil && sw.err == nil {
-		sw.err = s.writeAndSync(f, encodeSnapHeader(snapMagic, meta))
+		sw.err = s.writeAndSync(f, encodeSnapHeader(snapMagic, meta, conf))
 	}
 	if werr != nil || sw.err != nil {
 		_ = f.Close()
@@ -123,7 +132,8 @@ func (s *Storage) writeSnapshotTemp(tmp string, index raft.Index, term raft.Term
 	return f, meta, nil
 }
 
-// writeAndSync writes a header at offset 0 and fsyncs the file.
+// writeAndSync writes a header (with its configuration) at offset 0 and
+// fsyncs the file.
 func (s *Storage) writeAndSync(f File, hdr []byte) error {
 	if _, err := f.WriteAt(hdr, 0); err != nil {
 		return err
@@ -132,11 +142,11 @@ func (s *Storage) writeAndSync(f File, hdr []byte) error {
 	return f.Sync()
 }
 
-// publishSnapshot renames a complete, fsynced snapshot file over SNAPSHOT
-// and fsyncs the directory; f, open on it, then serves ReadSnapshot. A
-// failure here leaves it unknown which snapshot a restart finds, so it
-// fails the storage.
-func (s *Storage) publishSnapshot(f File, from string, meta raft.SnapshotMeta) error {
+// publishSnapshot renames a complete, fsynced snapshot file, whose data
+// starts at dataOff, over SNAPSHOT and fsyncs the directory; f, open on
+// it, then serves ReadSnapshot. A failure here leaves it unknown which
+// snapshot a restart finds, so it fails the storage.
+func (s *Storage) publishSnapshot(f File, from string, meta raft.SnapshotMeta, dataOff int64) error {
 	if err := s.fs.Rename(from, s.path(snapshotName)); err != nil {
 		_ = f.Close()
 		return s.fail("rename", from, err)
@@ -148,7 +158,7 @@ func (s *Storage) publishSnapshot(f File, from string, meta raft.SnapshotMeta) e
 	if s.snapf != nil {
 		_ = s.snapf.Close()
 	}
-	s.snap, s.snapf = meta, f
+	s.snap, s.snapf, s.snapd = meta, f, dataOff
 	return nil
 }
 
@@ -203,7 +213,7 @@ func (s *Storage) OpenSnapshot() (raft.SnapshotMeta, io.ReadCloser, error) {
 	if err != nil {
 		return raft.SnapshotMeta{}, nil, fmt.Errorf("storage/file: %w", err)
 	}
-	r := &snapReader{r: io.NewSectionReader(f, snapHeaderLen, int64(s.snap.Size)), f: f, path: path, meta: s.snap}
+	r := &snapReader{r: io.NewSectionReader(f, s.snapd, int64(s.snap.Size)), f: f, path: path, meta: s.snap}
 	return s.snap, r, nil
 }
 
@@ -237,11 +247,12 @@ func (r *snapReader) Read(p []byte) (int, error) {
 
 func (r *snapReader) Close() error { return r.f.Close() }
 
-// loadSnapshot reads the SNAPSHOT header at Open and keeps the file open
-// for ReadSnapshot. The file only ever appears by a rename after an fsync,
-// so a bad header or a length that disagrees with it is damage, never a
-// crash. The data's CRC is not read here (it would cost reading the whole
-// snapshot at every start): OpenSnapshot's reader checks it.
+// loadSnapshot reads the SNAPSHOT header and configuration at Open and
+// keeps the file open for ReadSnapshot. The file only ever appears by a
+// rename after an fsync, so a bad header or configuration, or a length
+// that disagrees with the header, is damage, never a crash. The data's
+// CRC is not read here (it would cost reading the whole snapshot at every
+// start): OpenSnapshot's reader checks it.
 func (s *Storage) loadSnapshot(present bool) error {
 	if !present {
 		return nil
@@ -251,30 +262,39 @@ func (s *Storage) loadSnapshot(present bool) error {
 	if err != nil {
 		return &CorruptError{File: path, Offset: -1, Err: err}
 	}
-	meta, err := readSnapHeader(f, path)
+	h, err := readSnapHeader(f, path)
 	if err != nil {
 		_ = f.Close()
 		return err
 	}
-	s.snap, s.snapf, s.rec.Snapshot = meta, f, meta
+	s.snap, s.snapf, s.snapd, s.rec.Snapshot = h.meta, f, h.dataOff(), h.meta
 	return nil
 }
 
-func readSnapHeader(f File, path string) (raft.SnapshotMeta, error) {
+func readSnapHeader(f File, path string) (snapHeader, error) {
 	st, err := f.Stat()
 	if err != nil {
-		return raft.SnapshotMeta{}, &CorruptError{File: path, Offset: -1, Err: err}
+		return snapHeader{}, &CorruptError{File: path, Offset: -1, Err: err}
 	}
 	b := make([]byte, snapHeaderLen)
 	n, _ := f.ReadAt(b, 0)
-	meta, version, bad := decodeSnapHeader(b[:n])
+	h, bad, off := decodeSnapHeader(b[:n], func(k int) ([]byte, error) {
+		cb := make([]byte, k)
+		if m, err := f.ReadAt(cb, snapHeaderLen); m < k {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return cb, nil
+	})
 	switch {
-	case version != snapVersion && bad == "":
-		return meta, fmt.Errorf("%w: %s has snapshot format version %d, this build reads %d", ErrVersion, path, version, snapVersion)
+	case h.version != snapVersion && bad == "":
+		return h, fmt.Errorf("%w: %s has snapshot format version %d, this build reads %d", ErrVersion, path, h.version, snapVersion)
 	case bad != "":
-		return meta, corrupt(path, 0, bad)
-	case uint64(st.Size()-snapHeaderLen) != meta.Size || st.Size() < snapHeaderLen:
-		return meta, corrupt(path, -1, fmt.Sprintf("file holds %d bytes, the header announces %d bytes of data after %d of header", st.Size(), meta.Size, snapHeaderLen))
+		return h, corrupt(path, off, bad)
+	case st.Size() < h.dataOff() || uint64(st.Size()-h.dataOff()) != h.meta.Size:
+		return h, corrupt(path, -1, fmt.Sprintf("file holds %d bytes, the header announces %d bytes of data after %d of header and configuration", st.Size(), h.meta.Size, h.dataOff()))
 	}
-	return meta, nil
+	return h, nil
 }

@@ -2,7 +2,10 @@ package file_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -55,15 +58,49 @@ func readSnap(t *testing.T, s *file.Storage) (raft.SnapshotMeta, []byte) {
 
 func mustSnapshot(t testing.TB, s *file.Storage, i raft.Index, data []byte) raft.SnapshotMeta {
 	t.Helper()
+	return mustSnapshotConf(t, s, i, raft.ConfState{}, data)
+}
+
+// mustSnapshotConf makes a snapshot of i under the configuration conf.
+func mustSnapshotConf(t testing.TB, s *file.Storage, i raft.Index, conf raft.ConfState, data []byte) raft.SnapshotMeta {
+	t.Helper()
 	term, err := s.Term(i)
 	if err != nil {
 		t.Fatalf("Term(%d): %v", i, err)
 	}
-	meta, err := s.CreateSnapshot(i, term, writeData(data))
+	meta, err := s.CreateSnapshot(raft.SnapshotMeta{Index: i, Term: term, Conf: conf}, writeData(data))
 	if err != nil {
 		t.Fatalf("CreateSnapshot(%d): %v", i, err)
 	}
 	return meta
+}
+
+// sameMeta compares snapshot metadata, Conf included.
+func sameMeta(a, b raft.SnapshotMeta) bool { return raft.SameSnapshot(a, b) && a.Conf.Equal(b.Conf) }
+
+// Configurations the tests store: a joint one with learners, a plain
+// one, and one of raft.MaxMembers members with the largest IDs (the
+// longest encoding).
+func jointConf() raft.ConfState {
+	return raft.ConfState{Voters: []raft.NodeID{1, 2, 4, 5}, VotersOutgoing: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{6, 9}}
+}
+
+func plainConf() raft.ConfState { return raft.ConfState{Voters: []raft.NodeID{1, 2, 3}} }
+
+func largestConf() raft.ConfState {
+	var cs raft.ConfState
+	for k := range raft.MaxMembers {
+		id := ^raft.NodeID(0) - raft.NodeID(raft.MaxMembers-1-k) // ascending, 10-byte uvarints
+		switch {
+		case k < 20:
+			cs.VotersOutgoing = append(cs.VotersOutgoing, id)
+		case k < 40:
+			cs.Voters = append(cs.Voters, id)
+		default:
+			cs.Learners = append(cs.Learners, id)
+		}
+	}
+	return cs
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {
@@ -73,19 +110,20 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if _, _, err := s.OpenSnapshot(); !errors.Is(err, storage.ErrNoSnapshot) {
 		t.Fatalf("no snapshot yet: %v", err)
 	}
+	confs := []raft.ConfState{jointConf(), {}, plainConf()}
 	for k, n := range []int{0, 1, 300 << 10} {
 		data := snapData(uint64(k), n)
 		i := raft.Index(100 + 10*k)
-		want := raft.SnapshotMeta{Index: i, Term: 1, Size: uint64(n), CRC: raft.SnapshotCRC(data)}
-		if got := mustSnapshot(t, s, i, data); got != want {
+		want := raft.SnapshotMeta{Index: i, Term: 1, Size: uint64(n), CRC: raft.SnapshotCRC(data), Conf: confs[k]}
+		if got := mustSnapshotConf(t, s, i, confs[k], data); !sameMeta(got, want) {
 			t.Fatalf("CreateSnapshot: %+v, want %+v", got, want)
 		}
 		mustClose(t, s)
 		s = mustOpen(t, dir, opts())
-		if got, _ := s.Snapshot(); got != want || s.Recovery().Snapshot != want {
+		if got, _ := s.Snapshot(); !sameMeta(got, want) || !sameMeta(s.Recovery().Snapshot, want) {
 			t.Fatalf("after reopen: %+v, want %+v", got, want)
 		}
-		if meta, got := readSnap(t, s); meta != want || !bytes.Equal(got, data) {
+		if meta, got := readSnap(t, s); !sameMeta(meta, want) || !bytes.Equal(got, data) {
 			t.Fatalf("snapshot %d: %+v and %d bytes", k, meta, len(got))
 		}
 		if hs, _ := s.InitialState(); hs.Commit != 200 {
@@ -170,13 +208,13 @@ func TestCreateSnapshotRefusals(t *testing.T) {
 		want error
 	}{{39, 2, raft.ErrCompacted}, {61, 2, raft.ErrUnavailable}, {45, 1, raft.ErrSnapshotMismatch}}
 	for _, c := range cases {
-		if _, err := s.CreateSnapshot(c.i, c.term, writeData(nil)); !errors.Is(err, c.want) {
+		if _, err := s.CreateSnapshot(raft.SnapshotMeta{Index: c.i, Term: c.term}, writeData(nil)); !errors.Is(err, c.want) {
 			t.Fatalf("CreateSnapshot(%d, %d): %v, want %v", c.i, c.term, err, c.want)
 		}
 	}
 	// A failing source leaves the previous snapshot, no temp file, and a
 	// usable storage.
-	_, err := s.CreateSnapshot(50, 2, func(w io.Writer) error { _, err := io.Copy(w, &failingReader{n: 100000}); return err })
+	_, err := s.CreateSnapshot(raft.SnapshotMeta{Index: 50, Term: 2}, func(w io.Writer) error { _, err := io.Copy(w, &failingReader{n: 100000}); return err })
 	if err == nil {
 		t.Fatal("CreateSnapshot with a failing source succeeded")
 	}
@@ -221,7 +259,9 @@ func TestReadSnapshotChanged(t *testing.T) {
 }
 
 // TestSnapshotFileDamage: SNAPSHOT appears only by rename after an fsync,
-// so a bad header or length is damage, reported with the file and offset.
+// so a bad header, configuration or length is damage, reported with the
+// file and offset (0: the header, 40: the configuration's length, 48: the
+// configuration, -1: the file's length).
 func TestSnapshotFileDamage(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -235,13 +275,29 @@ func TestSnapshotFileDamage(t *testing.T) {
 		{"long", func(b []byte) []byte { return append(b, 0) }, file.ErrCorrupt, -1},
 		{"empty", func(b []byte) []byte { return nil }, file.ErrCorrupt, 0},
 		{"version 1", func(b []byte) []byte { b[8] = 1; return b }, file.ErrVersion, 0},
+		{"version 2", func(b []byte) []byte { b[8] = 2; return b }, file.ErrVersion, 0},
+		// The configuration (jointConf: 12 bytes at 48) and its length at 40.
+		{"config length beyond the bound", func(b []byte) []byte { binary.LittleEndian.PutUint32(b[40:], 4097); return b }, file.ErrCorrupt, 40},
+		{"config length huge", func(b []byte) []byte { binary.LittleEndian.PutUint32(b[40:], 1<<31); return b }, file.ErrCorrupt, 40},
+		{"config length changed", func(b []byte) []byte { b[40]++; return b }, file.ErrCorrupt, 0},
+		{"config length zeroed", func(b []byte) []byte { b[40] = 0; return b }, file.ErrCorrupt, 0},
+		{"config byte", func(b []byte) []byte { b[50] ^= 1; return b }, file.ErrCorrupt, 0},
+		{"config cut", func(b []byte) []byte { return b[:55] }, file.ErrCorrupt, 48},
+		{"config invalid, checksum valid", func(b []byte) []byte {
+			bad := raft.AppendConfState(nil, raft.ConfState{Voters: []raft.NodeID{2, 1, 4, 5}, VotersOutgoing: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{6, 9}})
+			copy(b[48:60], bad)
+			sum := crc32.Update(crc32.Checksum(b[:44], crc32.MakeTable(crc32.Castagnoli)), crc32.MakeTable(crc32.Castagnoli), b[48:60])
+			binary.LittleEndian.PutUint32(b[44:], sum)
+			return b
+		}, file.ErrCorrupt, 48},
+		{"data moved into the config", func(b []byte) []byte { return append(b[:48], b[60:]...) }, file.ErrCorrupt, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			buildLog(t, dir, 20, 20)
 			s := mustOpen(t, dir, opts())
-			mustSnapshot(t, s, 10, snapData(5, 300))
+			mustSnapshotConf(t, s, 10, jointConf(), snapData(5, 300))
 			mustClose(t, s)
 			path := filepath.Join(dir, "SNAPSHOT")
 			b, _ := os.ReadFile(path)
@@ -279,7 +335,7 @@ func snapshotChild() int {
 		return 2
 	}
 	os.Stdout.WriteString("R\n")
-	_, _ = s.CreateSnapshot(15, 1, slowWriter)
+	_, _ = s.CreateSnapshot(raft.SnapshotMeta{Index: 15, Term: 1, Conf: plainConf()}, slowWriter)
 	return 3
 }
 
@@ -290,7 +346,7 @@ func TestSnapshotCrash(t *testing.T) {
 	buildLog(t, dir, 20, 20)
 	s := mustOpen(t, dir, opts())
 	old := snapData(2, 70000)
-	want := mustSnapshot(t, s, 5, old)
+	want := mustSnapshotConf(t, s, 5, jointConf(), old)
 	mustClose(t, s)
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+snapChildEnv, crashDirEnv+"="+dir)
@@ -317,10 +373,126 @@ func TestSnapshotCrash(t *testing.T) {
 	}
 	s = mustOpen(t, dir, opts())
 	defer mustClose(t, s)
-	if meta, data := readSnap(t, s); meta != want || !bytes.Equal(data, old) {
+	if meta, data := readSnap(t, s); !sameMeta(meta, want) || !bytes.Equal(data, old) {
 		t.Fatalf("previous snapshot not intact: %+v", meta)
 	}
 	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
 		t.Fatalf("temp file not removed: %v", err)
 	}
+}
+
+// TestSnapshotConf: the configuration given to CreateSnapshot, or announced
+// by an incoming snapshot's first chunk, is stored in SNAPSHOT between the
+// header and the data, and comes back from Snapshot, OpenSnapshot and
+// Recovery after reopens; the data around it reads back whole. An invalid
+// configuration is refused before anything is written.
+func TestSnapshotConf(t *testing.T) {
+	dir := t.TempDir()
+	buildLog(t, dir, 200, 200)
+	s := mustOpen(t, dir, opts())
+	defer func() { mustClose(t, s) }()
+	check := func(what string, want raft.SnapshotMeta, data []byte) {
+		t.Helper()
+		got, _ := s.Snapshot()
+		meta, d := readSnap(t, s)
+		if !sameMeta(got, want) || !sameMeta(meta, want) || !bytes.Equal(d, data) {
+			t.Fatalf("%s: Snapshot %+v, OpenSnapshot %+v (%d bytes), want %+v", what, got, meta, len(d), want)
+		}
+		checkReadSnapshot(t, s, want, data)
+		var confLen int
+		if !want.Conf.IsEmpty() {
+			confLen = len(raft.AppendConfState(nil, want.Conf))
+		}
+		if st, err := os.Stat(filepath.Join(dir, "SNAPSHOT")); err != nil || st.Size() != int64(48+confLen)+int64(len(data)) {
+			t.Fatalf("%s: SNAPSHOT of %d bytes (%v), want 48 + %d + %d", what, st.Size(), err, confLen, len(data))
+		}
+	}
+	reopen := func(what string, want raft.SnapshotMeta, data []byte) {
+		t.Helper()
+		mustClose(t, s)
+		s = mustOpen(t, dir, opts())
+		if !sameMeta(s.Recovery().Snapshot, want) {
+			t.Fatalf("%s: Recovery().Snapshot %+v, want %+v", what, s.Recovery().Snapshot, want)
+		}
+		check(what+", reopened", want, data)
+	}
+	var last raft.SnapshotMeta
+	var lastData []byte
+	for k, conf := range []raft.ConfState{largestConf(), jointConf(), {}, plainConf()} {
+		data := snapData(uint64(k), 5000+k)
+		i := raft.Index(100 + 10*k)
+		c := conf.Clone()
+		meta := mustSnapshotConf(t, s, i, c, data)
+		if len(c.Voters) > 0 {
+			c.Voters[0] = 77 // the caller reuses its slices: the storage kept a copy
+		}
+		want := raft.SnapshotMeta{Index: i, Term: 1, Size: uint64(len(data)), CRC: raft.SnapshotCRC(data), Conf: conf}
+		if !sameMeta(meta, want) {
+			t.Fatalf("CreateSnapshot: %+v, want %+v", meta, want)
+		}
+		check(fmt.Sprintf("snapshot %d", k), want, data)
+		reopen(fmt.Sprintf("snapshot %d", k), want, data)
+		last, lastData = want, data
+	}
+	if n := len(raft.AppendConfState(nil, largestConf())); n < 600 || n > 4096 {
+		t.Fatalf("the largest configuration encodes in %d bytes", n)
+	}
+
+	// Refused configurations: nothing changes, no file is left.
+	var overfull raft.ConfState
+	for id := range raft.NodeID(raft.MaxMembers + 1) {
+		overfull.Voters = append(overfull.Voters, id+1)
+	}
+	for _, bad := range []raft.ConfState{
+		{Voters: []raft.NodeID{2, 1}},
+		{Voters: []raft.NodeID{1, 2}, Learners: []raft.NodeID{2}},
+		{Voters: []raft.NodeID{1}, VotersOutgoing: []raft.NodeID{3}, Learners: []raft.NodeID{3}},
+		{Learners: []raft.NodeID{3}},
+		{Voters: []raft.NodeID{0, 1}},
+		{Voters: []raft.NodeID{1, 2, 3}, VotersOutgoing: []raft.NodeID{4, 3}},
+		overfull, // raft.MaxMembers + 1
+	} {
+		_, err := s.CreateSnapshot(raft.SnapshotMeta{Index: 190, Term: 1, Conf: bad}, writeData(nil))
+		if !errors.Is(err, raft.ErrInvalidConf) {
+			t.Fatalf("CreateSnapshot with %+v: %v", bad, err)
+		}
+		c := raft.SnapshotChunk{Meta: raft.SnapshotMeta{Index: 300, Term: 2, Size: 10, Conf: bad}, Data: make([]byte, 5)}
+		if err := s.WriteSnapshotChunk(c); !errors.Is(err, raft.ErrInvalidConf) || !errors.Is(err, raft.ErrSnapshotMismatch) {
+			t.Fatalf("WriteSnapshotChunk with %+v: %v", bad, err)
+		}
+	}
+	for _, name := range []string{"SNAPSHOT.tmp", "SNAPSHOT.incoming"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Fatalf("%s left after a refusal: %v", name, err)
+		}
+	}
+	check("after refusals", last, lastData)
+
+	// Installed from a leader: the Conf the first chunk announced. Later
+	// chunks' Conf is not looked at; the install's must be the same.
+	data := snapData(77, 30000)
+	in := raft.SnapshotMeta{Index: 300, Term: 2, Size: uint64(len(data)), Conf: jointConf()}
+	for off := 0; off < len(data); off += 7000 {
+		m := in
+		if off > 0 {
+			m.Conf = raft.ConfState{}
+		}
+		if err := s.WriteSnapshotChunk(raft.SnapshotChunk{Meta: m, Offset: uint64(off), Data: data[off:min(off+7000, len(data))]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.CRC = raft.SnapshotCRC(data)
+	for _, other := range []raft.ConfState{{}, plainConf(), largestConf()} {
+		m := in
+		m.Conf = other
+		if err := s.InstallSnapshot(m); !errors.Is(err, raft.ErrSnapshotMismatch) {
+			t.Fatalf("install with Conf %+v, chunks announced %+v: %v", other, in.Conf, err)
+		}
+	}
+	if err := s.InstallSnapshot(in); err != nil {
+		t.Fatal(err)
+	}
+	check("installed", in, data)
+	reopen("installed", in, data)
+	wantIndexes(t, s, 301, 300, 2)
 }

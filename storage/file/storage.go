@@ -108,6 +108,7 @@ type Storage struct {
 
 	snap  raft.SnapshotMeta // the stored snapshot (SNAPSHOT); empty: none
 	snapf File              // SNAPSHOT, open for ReadSnapshot
+	snapd int64             // offset of the data in SNAPSHOT (after header and configuration)
 	in    incoming          // the snapshot arriving from the leader
 
 	wbuf      []byte // frames appended but not yet written to the active segment

@@ -43,6 +43,7 @@ type Storage struct {
 	*raft.MemoryStorage
 	maxEntries int
 	maxSnap    uint64
+	inConf     raft.ConfState // the Conf the incoming snapshot's first chunk announced
 	closed     bool
 	syncs      uint64
 }
@@ -107,17 +108,21 @@ func (s *Storage) Close() error {
 func (s *Storage) Reopen() { s.closed = false }
 
 // CreateSnapshot implements storage.Storage: write fills a buffer that
-// becomes the stored snapshot (raft.MemoryStorage.SaveSnapshot). An error
-// from write leaves the previous snapshot in place.
-func (s *Storage) CreateSnapshot(index raft.Index, term raft.Term, write func(io.Writer) error) (raft.SnapshotMeta, error) {
+// becomes the stored snapshot of meta.Index and meta.Term under meta.Conf
+// (raft.MemoryStorage.SaveSnapshot, which keeps a copy of the Conf). An
+// error from write leaves the previous snapshot in place.
+func (s *Storage) CreateSnapshot(meta raft.SnapshotMeta, write func(io.Writer) error) (raft.SnapshotMeta, error) {
 	if s.closed {
 		return raft.SnapshotMeta{}, storage.ErrClosed
+	}
+	if err := checkConf(meta.Conf); err != nil {
+		return raft.SnapshotMeta{}, err
 	}
 	var buf bytes.Buffer
 	if err := write(&buf); err != nil {
 		return raft.SnapshotMeta{}, fmt.Errorf("storage/memory: writing snapshot data: %w", err)
 	}
-	return s.SaveSnapshot(index, term, buf.Bytes())
+	return s.SaveSnapshot(raft.SnapshotMeta{Index: meta.Index, Term: meta.Term, Conf: meta.Conf}, buf.Bytes())
 }
 
 // OpenSnapshot implements storage.Storage. The data is the stored buffer
@@ -146,7 +151,9 @@ func (s *Storage) Compact(index raft.Index) error {
 
 // WriteSnapshotChunk implements storage.Storage. A snapshot announcing
 // more than MaxSnapshotBytes is refused at its first chunk
-// (ErrSnapshotTooLarge, which also matches raft.ErrSnapshotMismatch).
+// (ErrSnapshotTooLarge, which also matches raft.ErrSnapshotMismatch), and
+// so is one whose Conf is invalid (raft.ErrInvalidConf, which also matches
+// raft.ErrSnapshotMismatch), as storage/file does.
 func (s *Storage) WriteSnapshotChunk(c raft.SnapshotChunk) error {
 	if s.closed {
 		return storage.ErrClosed
@@ -154,13 +161,26 @@ func (s *Storage) WriteSnapshotChunk(c raft.SnapshotChunk) error {
 	if c.Meta.Size > s.maxSnap {
 		return fmt.Errorf("%w: %d bytes announced, bound %d: %w", ErrSnapshotTooLarge, c.Meta.Size, s.maxSnap, raft.ErrSnapshotMismatch)
 	}
-	return s.MemoryStorage.WriteSnapshotChunk(c)
+	if c.Offset == 0 {
+		if err := checkConf(c.Meta.Conf); err != nil {
+			return fmt.Errorf("%w: %w", raft.ErrSnapshotMismatch, err)
+		}
+	}
+	if err := s.MemoryStorage.WriteSnapshotChunk(c); err != nil {
+		return err
+	}
+	if c.Offset == 0 {
+		s.inConf = c.Meta.Conf.Clone()
+	}
+	return nil
 }
 
 // InstallSnapshot implements storage.Storage. As storage/file, it refuses
 // a snapshot below the stored one or the commit index (raft.ErrCompacted:
-// committed entries would be lost), and raises the hard state's commit
-// index to meta.Index: the snapshot's entries are committed.
+// committed entries would be lost) and one whose Conf is not the one the
+// first chunk announced (raft.ErrSnapshotMismatch), and raises the hard
+// state's commit index to meta.Index: the snapshot's entries are
+// committed. The stored snapshot keeps a copy of meta.Conf.
 func (s *Storage) InstallSnapshot(meta raft.SnapshotMeta) error {
 	if s.closed {
 		return storage.ErrClosed
@@ -169,10 +189,28 @@ func (s *Storage) InstallSnapshot(meta raft.SnapshotMeta) error {
 	if cur, _ := s.Snapshot(); meta.Index < cur.Index || meta.Index < hs.Commit {
 		return fmt.Errorf("%w: snapshot at %d is behind the stored snapshot %d or the commit index %d", raft.ErrCompacted, meta.Index, cur.Index, hs.Commit)
 	}
+	if !meta.Conf.Equal(s.inConf) {
+		return fmt.Errorf("%w: snapshot at %d has configuration %+v, its first chunk announced %+v", raft.ErrSnapshotMismatch, meta.Index, meta.Conf, s.inConf)
+	}
 	if err := s.MemoryStorage.InstallSnapshot(meta); err != nil {
 		return err
 	}
+	s.inConf = raft.ConfState{}
 	hs.Commit = meta.Index
 	s.MemoryStorage.SetHardState(hs)
+	return nil
+}
+
+// checkConf refuses a configuration storage/file could not store and read
+// back: one that is not the zero ConfState (no configuration) must be
+// valid (raft.DecodeConfState accepts its encoding), else
+// raft.ErrInvalidConf.
+func checkConf(cs raft.ConfState) error {
+	if len(cs.Voters) == 0 && len(cs.VotersOutgoing) == 0 && len(cs.Learners) == 0 {
+		return nil
+	}
+	if _, err := raft.DecodeConfState(raft.AppendConfState(nil, cs)); err != nil {
+		return fmt.Errorf("storage/memory: snapshot configuration %+v: %w", cs, err)
+	}
 	return nil
 }

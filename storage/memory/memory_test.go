@@ -74,18 +74,18 @@ func TestSnapshotCreateOpenCompact(t *testing.T) {
 		t.Fatalf("Compact beyond the snapshot: %v", err)
 	}
 	data := []byte("state at 8")
-	meta, err := s.CreateSnapshot(8, 1, writeBytes(data))
-	if err != nil || meta != (raft.SnapshotMeta{Index: 8, Term: 1, Size: uint64(len(data)), CRC: raft.SnapshotCRC(data)}) {
+	meta, err := s.CreateSnapshot(raft.SnapshotMeta{Index: 8, Term: 1}, writeBytes(data))
+	if err != nil || !sameMeta(meta, raft.SnapshotMeta{Index: 8, Term: 1, Size: uint64(len(data)), CRC: raft.SnapshotCRC(data)}) {
 		t.Fatalf("CreateSnapshot: %+v, %v", meta, err)
 	}
-	if _, err := s.CreateSnapshot(7, 1, writeBytes(nil)); !errors.Is(err, raft.ErrCompacted) {
+	if _, err := s.CreateSnapshot(raft.SnapshotMeta{Index: 7, Term: 1}, writeBytes(nil)); !errors.Is(err, raft.ErrCompacted) {
 		t.Fatalf("older snapshot: %v", err)
 	}
-	if _, err := s.CreateSnapshot(9, 1, func(io.Writer) error { return io.ErrClosedPipe }); !errors.Is(err, io.ErrClosedPipe) {
+	if _, err := s.CreateSnapshot(raft.SnapshotMeta{Index: 9, Term: 1}, func(io.Writer) error { return io.ErrClosedPipe }); !errors.Is(err, io.ErrClosedPipe) {
 		t.Fatalf("failing writer: %v", err)
 	}
 	got, rc, err := s.OpenSnapshot()
-	if err != nil || got != meta {
+	if err != nil || !sameMeta(got, meta) {
 		t.Fatalf("OpenSnapshot: %+v %v", got, err)
 	}
 	if b, _ := io.ReadAll(rc); !bytes.Equal(b, data) {
@@ -178,11 +178,95 @@ func TestMaxSnapshotBytesEdge(t *testing.T) {
 func TestSnapshotClosed(t *testing.T) {
 	s := New(Options{})
 	_ = s.Close()
-	_, err1 := s.CreateSnapshot(1, 1, writeBytes(nil))
+	_, err1 := s.CreateSnapshot(raft.SnapshotMeta{Index: 1, Term: 1}, writeBytes(nil))
 	_, _, err2 := s.OpenSnapshot()
 	for i, err := range []error{err1, err2, s.Compact(1), s.WriteSnapshotChunk(raft.SnapshotChunk{}), s.InstallSnapshot(raft.SnapshotMeta{})} {
 		if !errors.Is(err, storage.ErrClosed) {
 			t.Fatalf("call %d after Close: %v", i, err)
 		}
 	}
+}
+
+// sameMeta compares two snapshot metadata, Conf included.
+func sameMeta(a, b raft.SnapshotMeta) bool { return raft.SameSnapshot(a, b) && a.Conf.Equal(b.Conf) }
+
+// jointConf is a joint configuration with learners: voters {1,2,4}
+// leaving {1,2,3}, learners {7,9}.
+func jointConf() raft.ConfState {
+	return raft.ConfState{Voters: []raft.NodeID{1, 2, 4}, VotersOutgoing: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{7, 9}}
+}
+
+// TestSnapshotConf: the Conf given to CreateSnapshot and InstallSnapshot
+// comes back from Snapshot and OpenSnapshot (a copy: the caller's slices
+// may change afterwards), and survives Close and Reopen; an invalid Conf
+// is refused before anything changes.
+func TestSnapshotConf(t *testing.T) {
+	s := New(Options{})
+	_ = s.Append(ents(1, 10))
+	_ = s.SetHardState(raft.HardState{Term: 1, Commit: 10})
+	conf := jointConf()
+	meta, err := s.CreateSnapshot(raft.SnapshotMeta{Index: 5, Term: 1, Conf: conf}, writeBytes([]byte("five")))
+	if err != nil || !meta.Conf.Equal(jointConf()) {
+		t.Fatalf("CreateSnapshot: %+v %v", meta, err)
+	}
+	conf.Voters[0], conf.Learners[1] = 99, 98 // the caller reuses its slices
+	check := func(what string, want raft.SnapshotMeta) {
+		t.Helper()
+		got, _ := s.Snapshot()
+		om, rc, err := s.OpenSnapshot()
+		if err != nil || !sameMeta(got, want) || !sameMeta(om, want) {
+			t.Fatalf("%s: Snapshot %+v, OpenSnapshot %+v %v, want %+v", what, got, om, err, want)
+		}
+		_ = rc.Close()
+	}
+	check("after CreateSnapshot", raft.SnapshotMeta{Index: 5, Term: 1, Size: 4, CRC: raft.SnapshotCRC([]byte("five")), Conf: jointConf()})
+	_ = s.Close()
+	s.Reopen()
+	check("after Reopen", meta)
+	// Without a configuration, and leaving the joint one.
+	plain, err := s.CreateSnapshot(raft.SnapshotMeta{Index: 6, Term: 1}, writeBytes(nil))
+	if err != nil || plain.Conf.Joint() || !plain.Conf.Equal(raft.ConfState{}) {
+		t.Fatalf("CreateSnapshot without Conf: %+v %v", plain, err)
+	}
+	left := raft.ConfState{Voters: []raft.NodeID{1, 2, 4}, Learners: []raft.NodeID{7, 9}}
+	if _, err := s.CreateSnapshot(raft.SnapshotMeta{Index: 7, Term: 1, Conf: left}, writeBytes(nil)); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []raft.ConfState{
+		{Voters: []raft.NodeID{2, 1}},                                   // unsorted
+		{Voters: []raft.NodeID{1, 2}, Learners: []raft.NodeID{2}},       // a learner that votes
+		{Learners: []raft.NodeID{3}},                                    // no voter
+		{Voters: []raft.NodeID{0, 1}},                                   // node 0
+		{Voters: []raft.NodeID{1}, VotersOutgoing: []raft.NodeID{1, 1}}, // duplicate
+	} {
+		if _, err := s.CreateSnapshot(raft.SnapshotMeta{Index: 8, Term: 1, Conf: bad}, writeBytes(nil)); !errors.Is(err, raft.ErrInvalidConf) {
+			t.Fatalf("CreateSnapshot with Conf %+v: %v", bad, err)
+		}
+		c := raft.SnapshotChunk{Meta: raft.SnapshotMeta{Index: 20, Term: 2, Size: 1, Conf: bad}, Data: []byte{1}}
+		if err := s.WriteSnapshotChunk(c); !errors.Is(err, raft.ErrInvalidConf) || !errors.Is(err, raft.ErrSnapshotMismatch) {
+			t.Fatalf("chunk with Conf %+v: %v", bad, err)
+		}
+	}
+	if got, _ := s.Snapshot(); got.Index != 7 || !got.Conf.Equal(left) {
+		t.Fatalf("after refusals: %+v", got)
+	}
+	// Installed from a leader: the Conf the chunks announced.
+	data := []byte("state at 20")
+	in := raft.SnapshotMeta{Index: 20, Term: 2, Size: uint64(len(data)), Conf: jointConf()}
+	for off := 0; off < len(data); off += 5 {
+		c := raft.SnapshotChunk{Meta: in, Offset: uint64(off), Data: data[off:min(off+5, len(data))]}
+		if err := s.WriteSnapshotChunk(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.CRC = raft.SnapshotCRC(data)
+	other := in
+	other.Conf = left
+	if err := s.InstallSnapshot(other); !errors.Is(err, raft.ErrSnapshotMismatch) {
+		t.Fatalf("install with another Conf than the chunks': %v", err)
+	}
+	if err := s.InstallSnapshot(in); err != nil {
+		t.Fatal(err)
+	}
+	check("after InstallSnapshot", in)
 }
