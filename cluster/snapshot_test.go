@@ -66,8 +66,8 @@ func TestSnapshotCatchUpNetstack(t *testing.T) {
 	waitConverged(ctx, t, c)
 	after := c.Node(victim).Status()
 	maxHeld := peak.stop()
-	t.Logf("%d commands committed while node %d was cut off (its applied index %d); after healing it installed %d snapshot(s) and applied %d; most log entries held in memory by any node: %d",
-		snapshotCatchUpEntries, victim, before.Applied, after.Stats.SnapshotsInstalled, after.Applied, maxHeld)
+	t.Logf("%d commands committed while node %d was cut off (its applied index %d); after healing it installed %d snapshot(s) (last: %d bytes at index %d) and applied %d; most log entries held in memory by any node: %d",
+		snapshotCatchUpEntries, victim, before.Applied, after.Stats.SnapshotsInstalled, after.SnapshotBytes, after.SnapshotIndex, after.Applied, maxHeld)
 	if after.Stats.SnapshotsInstalled == 0 {
 		t.Fatalf("node %d caught up without a snapshot: %+v", victim, after.Stats)
 	}
