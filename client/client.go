@@ -16,6 +16,12 @@
 // command on other members (the named leader first) when an attempt times
 // out or fails in a retryable way, so a command is applied at most once
 // however many copies reach the log.
+//
+// The admin requests — ChangeMembership, TransferLeadership, Membership —
+// are served by the leader only: any other member answers with the
+// leader's ID, and the client retries there (or on the next member while
+// no leader is known). The leader answers a change the configuration
+// already has at once, so retrying one is harmless.
 package client
 
 import (
@@ -297,16 +303,76 @@ func (c *Client) read(ctx context.Context, typ wire.ClientType, key []byte) ([]b
 	return append([]byte(nil), f.Data...), f.Found, nil
 }
 
+// Membership is the leader's answer to an admin request.
+type Membership struct {
+	// Node is the member that answered: the leader (for a transfer, the
+	// leader it was).
+	Node raft.NodeID
+	// Term and Leader are that member's term and the leader it knows
+	// once the request was served (for a transfer: the new leader).
+	Term   raft.Term
+	Leader raft.NodeID
+	// Conf is the configuration in effect there.
+	Conf raft.ConfState
+}
+
+// ChangeMembership asks the leader for one membership change and returns
+// the configuration once the change is committed (at once if the
+// configuration already has it). Add a node as a learner
+// (raft.ConfAddLearner), let it catch up, then promote it
+// (raft.ConfAddVoter). A change that cannot apply (demoting a voter,
+// removing the last voter) fails with an *Error of CodeBadRequest.
+func (c *Client) ChangeMembership(ctx context.Context, cc raft.ConfChange) (Membership, error) {
+	return c.admin(ctx, &wire.ClientFrame{Type: wire.ClientConfChange, Change: cc.Type, Target: cc.Node})
+}
+
+// TransferLeadership asks the leader to hand leadership to the voter to,
+// and returns once to leads (CodeBadRequest if to is not a voter).
+func (c *Client) TransferLeadership(ctx context.Context, to raft.NodeID) (Membership, error) {
+	return c.admin(ctx, &wire.ClientFrame{Type: wire.ClientTransferLeader, Target: to})
+}
+
+// Membership asks the leader, after it confirmed its leadership, for the
+// configuration in effect.
+func (c *Client) Membership(ctx context.Context) (Membership, error) {
+	return c.admin(ctx, &wire.ClientFrame{Type: wire.ClientMembershipRequest})
+}
+
+func (c *Client) admin(ctx context.Context, tmpl *wire.ClientFrame) (Membership, error) {
+	if tmpl.Type != wire.ClientMembershipRequest && tmpl.Target == raft.None {
+		return Membership{}, errors.Join(ErrConfig, errors.New("client: node ID 0"))
+	}
+	f, err := c.requestFrame(ctx, tmpl)
+	if err != nil {
+		return Membership{}, err
+	}
+	cs, err := f.ConfState() // wire checked it
+	if err != nil {
+		return Membership{}, err
+	}
+	return Membership{Node: f.Node, Term: f.Term, Leader: f.Leader, Conf: cs}, nil
+}
+
 // request sends one request until a member answers it, and returns the
 // answer (a ClientResult, ClientValue or ClientStatusReply).
 func (c *Client) request(ctx context.Context, typ wire.ClientType, data []byte) (wire.ClientFrame, error) {
+	return c.requestFrame(ctx, &wire.ClientFrame{Type: typ, Data: data})
+}
+
+// requestFrame sends the request tmpl (its RequestID is set here) until a
+// member answers it, and returns the answer.
+func (c *Client) requestFrame(ctx context.Context, tmpl *wire.ClientFrame) (wire.ClientFrame, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.reqSeq++
 	req := c.reqBase | c.reqSeq&0xFFFFFFFF
-	frame, err := wire.AppendClientFrame(nil, c.cfg.ClusterID, &wire.ClientFrame{Type: typ, RequestID: req, Data: data}, c.maxFrame)
+	tmpl.RequestID = req
+	frame, err := wire.AppendClientFrame(nil, c.cfg.ClusterID, tmpl, c.maxFrame)
 	if err != nil {
-		return wire.ClientFrame{}, &Error{Code: wire.CodeTooLarge}
+		if errors.Is(err, wire.ErrLimit) {
+			return wire.ClientFrame{}, &Error{Code: wire.CodeTooLarge}
+		}
+		return wire.ClientFrame{}, &Error{Code: wire.CodeBadRequest}
 	}
 	var last error = ErrNoOutcome
 	target := c.pick()
@@ -423,7 +489,7 @@ func (c *Client) await(ctx context.Context, req uint64, target netip.AddrPort) (
 		if f.Node != raft.None {
 			c.byID[f.Node] = i
 		}
-		if f.Type == wire.ClientError && f.Leader != raft.None {
+		if (f.Type == wire.ClientError || f.Type == wire.ClientMembership) && f.Leader != raft.None {
 			c.leader = f.Leader
 		}
 		if f.Type == wire.ClientStatusReply && f.Status.Lead != raft.None {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,6 +34,12 @@ type fakeNode struct {
 	fail  func() error // consulted before every proposal and read (under mu)
 	block chan struct{}
 	calls atomic.Int64
+	// Membership (under mu): the configuration, a failure to return
+	// before serving admin calls, and the admin calls served.
+	conf        raft.ConfState
+	adminFail   func() error
+	adminCalls  int
+	transferred bool
 }
 
 func (n *fakeNode) ID() raft.NodeID { return n.id }
@@ -79,8 +86,78 @@ func (n *fakeNode) setFail(f func() error) {
 func (n *fakeNode) Status() node.Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return node.Status{Status: raft.Status{ID: n.id, Role: raft.RoleLeader, Term: 3, Lead: n.lead,
-		Commit: n.index, Applied: n.index, LastIndex: n.index}, Uptime: 1500 * time.Millisecond}
+	role, term := raft.RoleFollower, raft.Term(3)
+	if n.lead == n.id {
+		role = raft.RoleLeader
+	}
+	if n.transferred {
+		term = 4
+	}
+	return node.Status{Status: raft.Status{ID: n.id, Role: role, Term: term, Lead: n.lead,
+		Commit: n.index, Applied: n.index, LastIndex: n.index, Conf: n.conf.Clone()}, Uptime: 1500 * time.Millisecond}
+}
+
+// ChangeMembership applies the changes as the raft core would (one at a
+// time here; a no-op or a demotion is refused).
+func (n *fakeNode) ChangeMembership(ctx context.Context, changes ...raft.ConfChange) (raft.ConfState, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.adminCalls++
+	if n.adminFail != nil {
+		if err := n.adminFail(); err != nil {
+			return raft.ConfState{}, err
+		}
+	}
+	if n.lead != n.id {
+		return raft.ConfState{}, raft.ErrNotLeader
+	}
+	cs := n.conf.Clone()
+	for _, c := range changes {
+		voter, learner := slices.Contains(cs.Voters, c.Node), slices.Contains(cs.Learners, c.Node)
+		drop := func(l []raft.NodeID) []raft.NodeID {
+			return slices.DeleteFunc(l, func(id raft.NodeID) bool { return id == c.Node })
+		}
+		switch {
+		case c.Type == raft.ConfAddVoter && !voter:
+			cs.Voters, cs.Learners = append(cs.Voters, c.Node), drop(cs.Learners)
+		case c.Type == raft.ConfAddLearner && !voter && !learner:
+			cs.Learners = append(cs.Learners, c.Node)
+		case c.Type == raft.ConfRemove && (voter || learner) && !(voter && len(cs.Voters) == 1):
+			cs.Voters, cs.Learners = drop(cs.Voters), drop(cs.Learners)
+		default:
+			return raft.ConfState{}, raft.ErrInvalidConfChange
+		}
+	}
+	slices.Sort(cs.Voters)
+	slices.Sort(cs.Learners)
+	n.conf = cs
+	return cs.Clone(), nil
+}
+
+// TransferLeadership hands over at once.
+func (n *fakeNode) TransferLeadership(ctx context.Context, to raft.NodeID) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.adminCalls++
+	if n.adminFail != nil {
+		if err := n.adminFail(); err != nil {
+			return err
+		}
+	}
+	switch {
+	case n.lead != n.id:
+		return raft.ErrNotLeader
+	case !n.conf.IsVoter(to):
+		return raft.ErrNotVoter
+	}
+	n.lead, n.transferred = to, true
+	return nil
+}
+
+func (n *fakeNode) admin() (calls int, conf raft.ConfState) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.adminCalls, n.conf.Clone()
 }
 
 func serve(t *testing.T, n Node, store *kv.Store, key *seal.Key, mut func(*ServerConfig)) *Server {

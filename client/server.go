@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,10 @@ type Node interface {
 	Propose(ctx context.Context, cmd []byte) ([]byte, error)
 	LinearizableRead(ctx context.Context) error
 	Status() node.Status
+	// ChangeMembership and TransferLeadership serve the admin requests
+	// (see node.Node): both only at the leader, else raft.ErrNotLeader.
+	ChangeMembership(ctx context.Context, changes ...raft.ConfChange) (raft.ConfState, error)
+	TransferLeadership(ctx context.Context, to raft.NodeID) error
 }
 
 // ServerConfig configures a Server.
@@ -54,6 +59,10 @@ type ServerConfig struct {
 	Key   *seal.Key
 	Node  Node
 	Store *kv.Store
+	// Reachable, if set, reports whether the member has an address for a
+	// node (its peer address book); the leader then refuses to add a node
+	// it could not replicate to (CodeBadRequest). Nil: any node.
+	Reachable func(raft.NodeID) bool
 	// MaxInFlight bounds requests being served; one more is answered
 	// CodeBusy at once (default 256).
 	MaxInFlight int
@@ -242,11 +251,82 @@ func (s *Server) serve(src netip.AddrPort, f wire.ClientFrame) {
 			Applied: st.Applied, LastIndex: st.LastIndex, DroppedFull: st.Transport.DroppedFull,
 			DroppedFault: st.Transport.DroppedFault, DroppedBad: st.Transport.DroppedBad + st.FramesBad,
 			ClientDropped: s.Stats().Dropped(), UptimeMillis: uint64(st.Uptime.Milliseconds())}
+	case wire.ClientConfChange, wire.ClientTransferLeader, wire.ClientMembershipRequest:
+		s.serveAdmin(ctx, &f, &out)
 	}
 	if ctx.Err() != nil && s.ctx.Err() != nil {
 		return // the server is closing: no reply
 	}
 	s.reply(src, &out)
+}
+
+// serveAdmin serves a membership change, a leadership transfer or a
+// configuration request. Only the leader serves them: another member
+// answers CodeNoLeader naming the leader it knows, where the client
+// retries. A change the configuration already has is answered at once
+// with the configuration (a retry after a lost reply, or after an outcome
+// the client could not learn, is harmless); so is a transfer to the node
+// that leads.
+func (s *Server) serveAdmin(ctx context.Context, f, out *wire.ClientFrame) {
+	n := s.cfg.Node
+	st := n.Status()
+	if st.Role != raft.RoleLeader {
+		s.fail(out, wire.CodeNoLeader, true)
+		return
+	}
+	conf := st.Conf
+	var err error
+	switch f.Type {
+	case wire.ClientConfChange:
+		cc := raft.ConfChange{Type: f.Change, Node: f.Target}
+		if confHas(conf, cc) {
+			break
+		}
+		if cc.Type != raft.ConfRemove && s.cfg.Reachable != nil && !s.cfg.Reachable(cc.Node) {
+			s.log.Warn("membership change refused: no address for the node", "change", cc.String())
+			s.fail(out, wire.CodeBadRequest, false)
+			return
+		}
+		s.log.Info("membership change requested", "change", cc.String())
+		if conf, err = n.ChangeMembership(ctx, cc); err == nil {
+			s.log.Info("membership changed", "change", cc.String(), "voters", conf.Voters,
+				"outgoing", conf.VotersOutgoing, "learners", conf.Learners)
+		}
+	case wire.ClientTransferLeader:
+		s.log.Info("leadership transfer requested", "to", uint64(f.Target))
+		err = n.TransferLeadership(ctx, f.Target)
+	case wire.ClientMembershipRequest:
+		// Confirm leadership (a deposed leader may not know yet), so that
+		// the configuration read next is the one in effect.
+		err = n.LinearizableRead(ctx)
+	}
+	if err != nil {
+		s.failWith(out, err)
+		return
+	}
+	st = n.Status()
+	if f.Type != wire.ClientConfChange || conf.IsEmpty() {
+		conf = st.Conf
+	}
+	out.Type, out.Term, out.Leader = wire.ClientMembership, st.Term, st.Lead
+	out.Data = raft.AppendConfState(nil, conf)
+}
+
+// confHas reports whether the configuration cs, which is not joint,
+// already has the change cc.
+func confHas(cs raft.ConfState, cc raft.ConfChange) bool {
+	if cs.Joint() {
+		return false
+	}
+	switch cc.Type {
+	case raft.ConfAddVoter:
+		return slices.Contains(cs.Voters, cc.Node)
+	case raft.ConfAddLearner:
+		return slices.Contains(cs.Learners, cc.Node)
+	case raft.ConfRemove:
+		return !cs.IsMember(cc.Node)
+	}
+	return false
 }
 
 // failWith turns a node error into an error reply.
@@ -255,21 +335,24 @@ func (s *Server) failWith(out *wire.ClientFrame, err error) {
 	switch {
 	case errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrNotLeader):
 		code = wire.CodeNoLeader
-	case errors.Is(err, node.ErrBusy):
+	case errors.Is(err, node.ErrBusy), errors.Is(err, raft.ErrConfChangePending):
 		code = wire.CodeBusy
 	case errors.Is(err, node.ErrLeaderChanged):
 		code = wire.CodeLeaderChanged
-	case errors.Is(err, node.ErrForwardTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, node.ErrForwardTimeout), errors.Is(err, node.ErrTransferFailed),
+		errors.Is(err, context.DeadlineExceeded):
 		code = wire.CodeTimeout
 	case errors.Is(err, node.ErrStopped), errors.Is(err, context.Canceled):
 		code = wire.CodeStopped
 	case errors.Is(err, node.ErrTooLarge):
 		code = wire.CodeTooLarge
+	case errors.Is(err, raft.ErrInvalidConfChange), errors.Is(err, raft.ErrNotVoter):
+		code = wire.CodeBadRequest
 	}
 	if code == wire.CodeInternal {
 		s.log.Warn("request failed", "err", err)
 	}
-	s.fail(out, code, code != wire.CodeTooLarge)
+	s.fail(out, code, code != wire.CodeTooLarge && code != wire.CodeBadRequest)
 }
 
 // fail fills an error reply; withLeader names the leader if known.

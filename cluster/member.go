@@ -8,7 +8,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/embraft/embraft/client"
@@ -32,7 +34,26 @@ type MemberConfig struct {
 	ID raft.NodeID
 	// Peers maps every member, this one included, to its peer address
 	// (host:port). The member listens on Peers[ID] unless PeerConn is set.
+	// It is an address book: it may name nodes that are not (or no
+	// longer, or not yet) members; Raft's configuration says who is.
 	Peers map[raft.NodeID]string
+	// Voters, on the first start in DataDir, are the initial voters (the
+	// bootstrap configuration); they must include ID and have addresses in
+	// Peers. Empty: every node in Peers. Ignored once DataDir is
+	// initialized (see Join).
+	Voters []raft.NodeID
+	// Join, on the first start in DataDir, starts the member with no
+	// configuration: it waits to be added by the leader
+	// (node.ChangeMembership; a learner first, then a voter) and never
+	// campaigns before it is a voter. Excludes Voters.
+	//
+	// The first start records the choice in DataDir/bootstrap, and every
+	// later start takes it from there, whatever Join, Voters and Peers say
+	// then (the configuration itself comes from the log and snapshots,
+	// which start from this bootstrap): growing the address book or
+	// restarting a joined member without Join cannot change the
+	// configuration.
+	Join bool
 	// PeerConn, if set, is an already bound peer socket (tests); the
 	// member owns it from StartMember on.
 	PeerConn *net.UDPConn
@@ -101,8 +122,146 @@ func (c *MemberConfig) validate() error {
 		return bad("a member needs a data directory")
 	case len(c.Peers) > MaxNodes:
 		return bad("at most " + strconv.Itoa(MaxNodes) + " members")
+	case c.Join && len(c.Voters) > 0:
+		return bad("a joining member has no initial voters")
+	case len(c.Voters) > 0 && !slices.Contains(c.Voters, c.ID):
+		return bad("the initial voters do not include member " + strconv.FormatUint(uint64(c.ID), 10) + " (start it with Join)")
+	}
+	for _, v := range c.Voters {
+		if _, ok := c.Peers[v]; !ok && v != c.ID {
+			return bad("initial voter " + strconv.FormatUint(uint64(v), 10) + " has no peer address")
+		}
 	}
 	return nil
+}
+
+// bootstrapFile, in a member's DataDir, records how the member started
+// first: "join", or "voters" and the initial voters.
+const bootstrapFile = "bootstrap"
+
+// bootstrap returns the initial voters recorded in dir (nil: the member
+// joined), recording them first from cfg if dir has none.
+func bootstrap(cfg *MemberConfig, log *slog.Logger) ([]raft.NodeID, error) {
+	path := filepath.Join(cfg.DataDir, bootstrapFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		voters, err := parseBootstrap(b)
+		if err != nil {
+			return nil, errors.New("cluster: " + path + ": " + err.Error())
+		}
+		if given := initialVoters(cfg); (cfg.Join || len(cfg.Voters) > 0) && !slices.Equal(given, voters) {
+			log.Warn("the data directory was initialized with another initial configuration; using it (join or voters apply to a fresh data directory only)",
+				"recorded_voters", voters, "given_voters", given)
+		}
+		return voters, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	voters := initialVoters(cfg)
+	if err := writeFileSync(path, formatBootstrap(voters)); err != nil {
+		return nil, err
+	}
+	if voters == nil {
+		log.Info("fresh data directory: joining, waiting to be added by the leader")
+	} else {
+		log.Info("initial configuration recorded", "voters", voters)
+	}
+	return voters, nil
+}
+
+// initialVoters returns the bootstrap voters cfg asks for (nil: join).
+func initialVoters(cfg *MemberConfig) []raft.NodeID {
+	if cfg.Join {
+		return nil
+	}
+	var ids []raft.NodeID
+	if len(cfg.Voters) > 0 {
+		ids = slices.Clone(cfg.Voters)
+	} else {
+		for id := range cfg.Peers {
+			ids = append(ids, id)
+		}
+		if !slices.Contains(ids, cfg.ID) {
+			ids = append(ids, cfg.ID)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+func formatBootstrap(voters []raft.NodeID) []byte {
+	b := []byte("# embraft: how this member first started (do not edit)\n")
+	if voters == nil {
+		return append(b, "join\n"...)
+	}
+	b = append(b, "voters"...)
+	for _, v := range voters {
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(v), 10)
+	}
+	return append(b, '\n')
+}
+
+func parseBootstrap(b []byte) ([]raft.NodeID, error) {
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 {
+		return nil, errors.New("want one line, \"join\" or \"voters ID...\"")
+	}
+	f := strings.Fields(lines[0])
+	switch {
+	case len(f) == 1 && f[0] == "join":
+		return nil, nil
+	case len(f) < 2 || f[0] != "voters" || len(f)-1 > raft.MaxMembers:
+		return nil, errors.New("want \"join\" or \"voters ID...\", got " + strconv.Quote(lines[0]))
+	}
+	voters := make([]raft.NodeID, 0, len(f)-1)
+	for _, s := range f[1:] {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || v == 0 || len(voters) > 0 && raft.NodeID(v) <= voters[len(voters)-1] {
+			return nil, errors.New("bad voter list " + strconv.Quote(lines[0]))
+		}
+		voters = append(voters, raft.NodeID(v))
+	}
+	return voters, nil
+}
+
+// writeFileSync writes path atomically and durably: a temporary file,
+// fsync, rename, fsync of the directory.
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // StartMember starts one member: it locks DataDir, opens (and recovers)
@@ -142,13 +301,13 @@ func StartMember(ctx context.Context, cfg MemberConfig) (_ *Member, err error) {
 	if m.lock, err = lockDir(filepath.Join(cfg.DataDir, "LOCK")); err != nil {
 		return nil, err
 	}
-	st, err := file.Open(filepath.Join(cfg.DataDir, "raft"), file.Options{ClusterID: cfg.ClusterID, NodeID: cfg.ID, Logger: log})
+	voters, err := bootstrap(&cfg, mlog)
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]raft.NodeID, 0, len(cfg.Peers))
-	for id := range cfg.Peers {
-		ids = append(ids, id)
+	st, err := file.Open(filepath.Join(cfg.DataDir, "raft"), file.Options{ClusterID: cfg.ClusterID, NodeID: cfg.ID, Logger: log})
+	if err != nil {
+		return nil, err
 	}
 	tr, err := udp.New(udp.Options{ID: cfg.ID, Conn: cfg.PeerConn, Peers: cfg.Peers, ClusterID: cfg.ClusterID,
 		Key: cfg.Key, AllowNonLoopback: cfg.AllowNonLoopback, Logger: log})
@@ -167,7 +326,7 @@ func StartMember(ctx context.Context, cfg MemberConfig) (_ *Member, err error) {
 	}
 	store := kv.New(cfg.KV)
 	rc := cfg.Raft
-	rc.ID, rc.Peers = cfg.ID, sortedIDs(ids)
+	rc.ID, rc.Peers = cfg.ID, voters // nil: join
 	if rc.Seed == 0 {
 		rc.Seed = uint64(time.Now().UnixNano())
 	}
@@ -183,7 +342,8 @@ func StartMember(ctx context.Context, cfg MemberConfig) (_ *Member, err error) {
 	m.Node, m.Store, m.Transport = n, store, tr
 	if cconn != nil {
 		m.Server, err = client.NewServer(client.ServerConfig{Conn: cconn, ClusterID: cfg.ClusterID, Key: cfg.Key,
-			Node: n, Store: store, MaxInFlight: cfg.ClientMaxInFlight, RequestTimeout: cfg.RequestTimeout, Logger: log})
+			Node: n, Store: store, MaxInFlight: cfg.ClientMaxInFlight, RequestTimeout: cfg.RequestTimeout, Logger: log,
+			Reachable: func(id raft.NodeID) bool { _, ok := cfg.Peers[id]; return ok || id == cfg.ID }})
 		if err != nil {
 			_ = n.Stop()
 			m.Node = nil
@@ -192,20 +352,16 @@ func StartMember(ctx context.Context, cfg MemberConfig) (_ *Member, err error) {
 	}
 	attrs := []any{"peer_addr", tr.LocalAddr().String(), "peers", len(cfg.Peers), "data_dir", cfg.DataDir,
 		"authenticated", cfg.Key != nil}
+	if cs := n.Status().Conf; cs.IsEmpty() {
+		attrs = append(attrs, "membership", "none yet (waiting to be added)")
+	} else {
+		attrs = append(attrs, "voters", cs.Voters, "learners", cs.Learners)
+	}
 	if m.Server != nil {
 		attrs = append(attrs, "client_addr", m.Server.Addr().String())
 	}
 	mlog.Info("member started", attrs...)
 	return m, nil
-}
-
-func sortedIDs(ids []raft.NodeID) []raft.NodeID {
-	for i := 1; i < len(ids); i++ {
-		for j := i; j > 0 && ids[j] < ids[j-1]; j-- {
-			ids[j], ids[j-1] = ids[j-1], ids[j]
-		}
-	}
-	return ids
 }
 
 func listenClient(cfg *MemberConfig) (*net.UDPConn, error) {

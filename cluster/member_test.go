@@ -39,6 +39,17 @@ type members struct {
 // member is given (the test's man in the middle).
 func startMembers(t *testing.T, n int, key *seal.Key, peerMap func(id raft.NodeID, peers map[raft.NodeID]string) map[raft.NodeID]string) (*members, map[raft.NodeID]*net.UDPConn) {
 	t.Helper()
+	ms, conns := newMembers(t, n, key, peerMap)
+	for id := raft.NodeID(1); id <= raft.NodeID(n); id++ {
+		ms.start(id)
+	}
+	return ms, conns
+}
+
+// newMembers configures n members (bound sockets, data directories) and
+// starts none.
+func newMembers(t *testing.T, n int, key *seal.Key, peerMap func(id raft.NodeID, peers map[raft.NodeID]string) map[raft.NodeID]string) (*members, map[raft.NodeID]*net.UDPConn) {
+	t.Helper()
 	var ids []raft.NodeID
 	for i := 1; i <= n; i++ {
 		ids = append(ids, raft.NodeID(i))
@@ -63,9 +74,14 @@ func startMembers(t *testing.T, n int, key *seal.Key, peerMap func(id raft.NodeI
 			ClusterID: memberCluster, Key: key, TickInterval: 2 * time.Millisecond}
 	}
 	t.Cleanup(ms.stopAll)
-	for _, id := range ids {
-		ms.start(id)
-	}
+	t.Cleanup(func() { // the sockets of members never started
+		for id, c := range conns {
+			if ms.cfgs[id].PeerConn != nil {
+				_ = c.Close()
+				_ = ms.cfgs[id].ClientConn.Close()
+			}
+		}
+	})
 	return ms, conns
 }
 

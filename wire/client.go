@@ -10,11 +10,13 @@ import (
 
 // Client frames carry the client protocol (docs/CLIENT.md): a client asks
 // any member to propose a command, to read a key (linearizably, or stale
-// from the local replica) or for its status, and the member answers.
+// from the local replica) or for its status, and the member answers; an
+// administrator asks the leader to change the membership, to transfer
+// leadership or for the configuration.
 //
 // They share the frame layout of §2 of docs/WIRE.md — version byte,
 // cluster ID varint, type byte, fields, CRC-32C trailer — with type bytes
-// 64..71, a range that no raft.MessageType can take (those are 1..12, with
+// 64..75, a range that no raft.MessageType can take (those are 1..15, with
 // or without the Reject bit 0x80), so a client frame given to
 // DecodeMessage fails with ErrType and a raft frame given to
 // DecodeClientFrame fails with ErrType too.
@@ -47,22 +49,49 @@ const (
 	// ClientError answers any request that failed: Code and, when known,
 	// Leader.
 	ClientError ClientType = 71
+
+	// The admin requests below are served by the leader only; another
+	// member answers ClientError with CodeNoLeader and, when it knows one,
+	// the Leader to ask instead.
+
+	// ClientConfChange asks the leader for one membership change: Change
+	// (a raft.ConfChangeType: add voter or promote a learner, add learner,
+	// remove) of node Target. Answered with ClientMembership once the
+	// change is committed and applied at the leader, at once if the
+	// configuration already has it (so a retry is harmless).
+	ClientConfChange ClientType = 72
+	// ClientTransferLeader asks the leader to hand leadership to the voter
+	// Target: ClientMembership once Target leads.
+	ClientTransferLeader ClientType = 73
+	// ClientMembershipRequest asks the leader for the configuration in
+	// effect: ClientMembership.
+	ClientMembershipRequest ClientType = 74
+	// ClientMembership answers the admin requests: the replying member's
+	// Term, the Leader it knows, and the configuration in Data (encoded by
+	// raft.AppendConfState, as EntryConfChange entries carry it).
+	ClientMembership ClientType = 75
 )
 
 // minClientType and maxClientType bound the client type bytes.
 const (
 	minClientType = ClientPropose
-	maxClientType = ClientError
+	maxClientType = ClientMembership
 )
 
 // Valid reports whether t is a known client frame type.
 func (t ClientType) Valid() bool { return t >= minClientType && t <= maxClientType }
 
 // IsRequest reports whether t is sent by clients (as opposed to members).
-func (t ClientType) IsRequest() bool { return t >= ClientPropose && t <= ClientStatusRequest }
+func (t ClientType) IsRequest() bool {
+	return t >= ClientPropose && t <= ClientStatusRequest || t >= ClientConfChange && t <= ClientMembershipRequest
+}
+
+// IsAdmin reports whether t is an admin request (served by the leader only).
+func (t ClientType) IsAdmin() bool { return t >= ClientConfChange && t <= ClientMembershipRequest }
 
 var clientTypeNames = [...]string{"ClientPropose", "ClientRead", "ClientStaleRead", "ClientStatusRequest",
-	"ClientResult", "ClientValue", "ClientStatusReply", "ClientError"}
+	"ClientResult", "ClientValue", "ClientStatusReply", "ClientError",
+	"ClientConfChange", "ClientTransferLeader", "ClientMembershipRequest", "ClientMembership"}
 
 // String returns the type's name.
 func (t ClientType) String() string {
@@ -146,6 +175,10 @@ type ClientStatus struct {
 //	ClientStatusReply    Node, Role (1 byte: 0..3), Term, Lead, Commit, Applied, LastIndex,
 //	                     DroppedFull, DroppedFault, DroppedBad, ClientDropped, UptimeMillis
 //	ClientError          Node, Code (1 byte: 1..8), Leader
+//	ClientConfChange     Change (1 byte: 1..3), Target (not 0)
+//	ClientTransferLeader Target (not 0)
+//	ClientMembershipRequest —
+//	ClientMembership     Node, Term, Leader, len(Data) Data (a valid configuration, see validConf)
 type ClientFrame struct {
 	Type ClientType
 	// RequestID is chosen by the client; replies echo it.
@@ -153,14 +186,35 @@ type ClientFrame struct {
 	// Node is the member that replies (replies only).
 	Node raft.NodeID
 	// Data is the command (ClientPropose), the key (reads), the result
-	// (ClientResult) or the value (ClientValue).
-	Data   []byte
-	Found  bool         // ClientValue
-	Index  raft.Index   // ClientValue: the replica's applied index
-	Code   ErrorCode    // ClientError
-	Leader raft.NodeID  // ClientError: the leader if known, else 0
+	// (ClientResult), the value (ClientValue) or the encoded configuration
+	// (ClientMembership; see ConfState).
+	Data  []byte
+	Found bool       // ClientValue
+	Index raft.Index // ClientValue: the replica's applied index
+	Code  ErrorCode  // ClientError
+	// Leader is the leader if known, else 0 (ClientError, ClientMembership).
+	Leader raft.NodeID
 	Status ClientStatus // ClientStatusReply
+	// Change is the kind of membership change (ClientConfChange).
+	Change raft.ConfChangeType
+	// Target is the node a change applies to (ClientConfChange) or the
+	// new leader (ClientTransferLeader); never 0.
+	Target raft.NodeID
+	// Term is the replying member's term (ClientMembership).
+	Term raft.Term
 }
+
+// ConfState decodes the configuration a ClientMembership frame carries
+// (any other frame: raft.ErrInvalidConf).
+func (f *ClientFrame) ConfState() (raft.ConfState, error) {
+	if f.Type != ClientMembership {
+		return raft.ConfState{}, raft.ErrInvalidConf
+	}
+	return raft.DecodeConfState(f.Data)
+}
+
+// validChange reports whether t is a membership change type.
+func validChange(t raft.ConfChangeType) bool { return t >= raft.ConfAddVoter && t <= raft.ConfRemove }
 
 // MaxClientFrameBytes is the default bound of a client frame: one
 // 1200-byte datagram, like a raft frame.
@@ -170,7 +224,8 @@ const MaxClientFrameBytes = DefaultMaxFrameBytes
 // returns the extended buffer. It fails, returning b with its original
 // length, if f.Type is unknown (ErrType), if a field is out of range
 // (ErrMalformed: an unknown Code, a Role above 3, a value on a ClientValue
-// that is not Found) or if the frame would exceed maxBytes (ErrLimit; a
+// that is not Found, an unknown Change, a zero Target, a ClientMembership
+// whose Data is not a valid configuration) or if the frame would exceed maxBytes (ErrLimit; a
 // non-positive maxBytes selects MaxClientFrameBytes).
 func AppendClientFrame(b []byte, cluster ClusterID, f *ClientFrame, maxBytes int) ([]byte, error) {
 	if maxBytes <= 0 {
@@ -217,6 +272,29 @@ func AppendClientFrame(b []byte, cluster ClusterID, f *ClientFrame, maxBytes int
 		b = binary.AppendUvarint(b, uint64(f.Node))
 		b = append(b, byte(f.Code))
 		b = binary.AppendUvarint(b, uint64(f.Leader))
+	case ClientConfChange:
+		if !validChange(f.Change) {
+			return b[:start], &EncodeError{Field: "Change", Err: ErrMalformed}
+		}
+		if f.Target == raft.None {
+			return b[:start], &EncodeError{Field: "Target", Err: ErrMalformed}
+		}
+		b = append(b, byte(f.Change))
+		b = binary.AppendUvarint(b, uint64(f.Target))
+	case ClientTransferLeader:
+		if f.Target == raft.None {
+			return b[:start], &EncodeError{Field: "Target", Err: ErrMalformed}
+		}
+		b = binary.AppendUvarint(b, uint64(f.Target))
+	case ClientMembershipRequest:
+	case ClientMembership:
+		if !validConf(f.Data) {
+			return b[:start], &EncodeError{Field: "Data", Err: ErrMalformed}
+		}
+		b = binary.AppendUvarint(b, uint64(f.Node))
+		b = binary.AppendUvarint(b, uint64(f.Term))
+		b = binary.AppendUvarint(b, uint64(f.Leader))
+		b = appendClientBytes(b, f.Data)
 	}
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 	if len(b)-start > maxBytes {
@@ -339,8 +417,109 @@ func (r *reader) clientFrame(cluster ClusterID, f *ClientFrame) {
 			r.failAt(at, "Code", ErrMalformed)
 		}
 		f.Leader = raft.NodeID(r.uvarint("Leader"))
+	case ClientConfChange:
+		at = r.off
+		f.Change = raft.ConfChangeType(r.byte("Change"))
+		if r.err == nil && !validChange(f.Change) {
+			r.failAt(at, "Change", ErrMalformed)
+		}
+		f.Target = r.target()
+	case ClientTransferLeader:
+		f.Target = r.target()
+	case ClientMembershipRequest:
+	case ClientMembership:
+		f.Node = raft.NodeID(r.uvarint("Node"))
+		f.Term = raft.Term(r.uvarint("Term"))
+		f.Leader = raft.NodeID(r.uvarint("Leader"))
+		n := r.uvarint("Data length")
+		at = r.off
+		f.Data = r.bytes("Data", n)
+		if r.err == nil && !validConf(f.Data) {
+			r.failAt(at, "Data (configuration)", ErrMalformed)
+		}
 	}
 	r.end()
+}
+
+// target reads a Target: a node ID, never 0.
+func (r *reader) target() raft.NodeID {
+	at := r.off
+	id := raft.NodeID(r.uvarint("Target"))
+	if r.err == nil && id == raft.None {
+		r.failAt(at, "Target", ErrMalformed)
+	}
+	return id
+}
+
+// validConf reports whether b is exactly one configuration in the encoding
+// of raft.AppendConfState that raft.DecodeConfState accepts, canonically:
+// for Voters, VotersOutgoing and Learners a minimal-varint count and that
+// many minimal-varint IDs, each list strictly ascending without ID 0, at
+// least one voter, no learner that is also a voter (in either list), at
+// most raft.MaxMembers members in all, nothing after the three lists. It
+// does not allocate.
+func validConf(b []byte) bool {
+	var lists [3][]byte // the encoded IDs of each list, checked
+	r := reader{b: b}
+	for i := range lists {
+		n := r.uvarint("")
+		if r.err != nil || n > raft.MaxMembers {
+			return false
+		}
+		start := r.off
+		var prev uint64
+		for range n {
+			id := r.uvarint("")
+			if r.err != nil || id <= prev { // ascending, and never 0
+				return false
+			}
+			prev = id
+		}
+		lists[i] = b[start:r.off]
+	}
+	if r.remaining() != 0 || len(lists[0]) == 0 {
+		return false
+	}
+	voters, _ := mergeIDs(lists[0], lists[1])
+	_, inVoters := mergeIDs(lists[2], lists[0])
+	_, inOutgoing := mergeIDs(lists[2], lists[1])
+	learners, _ := mergeIDs(lists[2], nil)
+	return inVoters == 0 && inOutgoing == 0 && voters+learners <= raft.MaxMembers
+}
+
+// mergeIDs walks two checked ascending ID lists (encoded varints) and
+// returns the sizes of their union and intersection.
+func mergeIDs(a, b []byte) (union, common int) {
+	next := func(l []byte) (uint64, []byte) {
+		v, k := binary.Uvarint(l)
+		return v, l[k:]
+	}
+	var x, y uint64
+	okx, oky := len(a) > 0, len(b) > 0
+	if okx {
+		x, a = next(a)
+	}
+	if oky {
+		y, b = next(b)
+	}
+	for okx || oky {
+		union++
+		takeX, takeY := okx && (!oky || x <= y), oky && (!okx || y <= x)
+		if takeX && takeY {
+			common++
+		}
+		if takeX {
+			if okx = len(a) > 0; okx {
+				x, a = next(a)
+			}
+		}
+		if takeY {
+			if oky = len(b) > 0; oky {
+				y, b = next(b)
+			}
+		}
+	}
+	return union, common
 }
 
 // flag reads a boolean byte: 0 or 1, anything else is ErrMalformed.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -30,7 +31,11 @@ var clientShapes = map[wire.ClientType][]string{
 	wire.ClientValue:         {"u:Node", "b:Found", "u:Index", "d:Data (value)"},
 	wire.ClientStatusReply: {"u:Node", "b:Role", "u:Term", "u:Lead", "u:Commit", "u:Applied", "u:LastIndex",
 		"u:DroppedFull", "u:DroppedFault", "u:DroppedBad", "u:ClientDropped", "u:UptimeMillis"},
-	wire.ClientError: {"u:Node", "b:Code", "u:Leader"},
+	wire.ClientError:             {"u:Node", "b:Code", "u:Leader"},
+	wire.ClientConfChange:        {"b:Change", "u:Target"},
+	wire.ClientTransferLeader:    {"u:Target"},
+	wire.ClientMembershipRequest: nil,
+	wire.ClientMembership:        {"u:Node", "u:Term", "u:Leader", "c:Data (configuration)"},
 }
 
 type clientCase struct {
@@ -66,6 +71,20 @@ var clientCases = []clientCase{
 	{name: "client_error_large", note: "ClientError with a 64-bit cluster ID and request ID: CodeNoLeader, leader unknown",
 		cluster: 0x9e3779b97f4a7c15,
 		f:       wire.ClientFrame{Type: wire.ClientError, RequestID: math.MaxUint64, Node: 70000, Code: wire.CodeNoLeader}},
+	{name: "client_conf_change", note: "ClientConfChange: request 10 asks to add node 4 as a learner (Change 2)",
+		f: wire.ClientFrame{Type: wire.ClientConfChange, RequestID: 10, Change: raft.ConfAddLearner, Target: 4}},
+	{name: "client_conf_change_remove", note: "ClientConfChange: request 11 asks to remove node 300 (Change 3, two-byte Target)",
+		f: wire.ClientFrame{Type: wire.ClientConfChange, RequestID: 11, Change: raft.ConfRemove, Target: 300}},
+	{name: "client_transfer_leader", note: "ClientTransferLeader: request 12 asks the leader to hand over to node 4",
+		f: wire.ClientFrame{Type: wire.ClientTransferLeader, RequestID: 12, Target: 4}},
+	{name: "client_membership_request", note: "ClientMembershipRequest: request 13",
+		f: wire.ClientFrame{Type: wire.ClientMembershipRequest, RequestID: 13}},
+	{name: "client_membership", note: "ClientMembership: leader 1 of term 5 answers request 10: voters {1, 2, 3}, learners {4}",
+		f: wire.ClientFrame{Type: wire.ClientMembership, RequestID: 10, Node: 1, Term: 5, Leader: 1,
+			Data: raft.AppendConfState(nil, raft.ConfState{Voters: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{4}})}},
+	{name: "client_membership_joint", note: "ClientMembership: node 2 (term 6, leader 1) answers request 14 with a joint configuration: voters {1, 2, 4}, outgoing {1, 2, 3}",
+		f: wire.ClientFrame{Type: wire.ClientMembership, RequestID: 14, Node: 2, Term: 6, Leader: 1,
+			Data: raft.AppendConfState(nil, raft.ConfState{Voters: []raft.NodeID{1, 2, 4}, VotersOutgoing: []raft.NodeID{1, 2, 3}})}},
 }
 
 func (c clientCase) clusterOf() wire.ClusterID {
@@ -158,6 +177,14 @@ func annotateClient(c clientCase, b []byte) (string, error) {
 			if n > 0 && a.err == nil && int(n) <= len(b)-a.off {
 				a.emit(int(n), name+" = "+strconv.Quote(string(b[a.off:a.off+int(n)])))
 			}
+		case "c:": // a configuration: three lists of a count and IDs
+			a.uvarint("len(" + name + ")")
+			for _, list := range []string{"Voters", "VotersOutgoing", "Learners"} {
+				n := a.uvarint("  count of " + list)
+				for i := uint64(0); i < n && a.err == nil; i++ {
+					a.uvarint("    " + list + "[" + strconv.FormatUint(i, 10) + "]")
+				}
+			}
 		}
 	}
 	if a.err == nil && len(b)-a.off == 4 {
@@ -213,17 +240,62 @@ func clientMutations(t testing.TB) []mutation {
 	errf := enc(wire.ClientFrame{Type: wire.ClientError, RequestID: 7, Node: 2, Code: wire.CodeBusy})
 	status := enc(wire.ClientFrame{Type: wire.ClientStatusReply, RequestID: 1, Node: 1})
 	prop := enc(wire.ClientFrame{Type: wire.ClientPropose, RequestID: 7, Data: []byte("abc")})
+	change := enc(wire.ClientFrame{Type: wire.ClientConfChange, RequestID: 7, Change: raft.ConfAddVoter, Target: 4})
+	transfer := enc(wire.ClientFrame{Type: wire.ClientTransferLeader, RequestID: 7, Target: 4})
+	mreq := enc(wire.ClientFrame{Type: wire.ClientMembershipRequest, RequestID: 7})
+	// ClientMembership from node 1, term 5, leader 1, with the configuration
+	// conf (valid or not), which starts at byte 8.
+	membership := func(conf ...byte) []byte {
+		b := []byte{wire.Version, byte(testCluster), byte(wire.ClientMembership), 7, 1, 5, 1, byte(len(conf))}
+		return append(append(b, conf...), 0, 0, 0, 0)
+	}
+	tooMany := []byte{raft.MaxMembers + 1}
+	for i := range raft.MaxMembers + 1 {
+		tooMany = append(tooMany, byte(i+1))
+	}
+	overMembers := []byte{40} // 40 voters and 25 learners: 65 members
+	for i := range 40 {
+		overMembers = append(overMembers, byte(i+1))
+	}
+	overMembers = append(overMembers, 0, 25)
+	for i := range 25 {
+		overMembers = append(overMembers, byte(i+41))
+	}
 	mut := func(name string, src []byte, err error, f func(b []byte) []byte) mutation {
 		return mutation{name: name, err: err, b: fixCRC(f(append([]byte(nil), src...)))}
 	}
+	same := func(b []byte) []byte { return b }
 	return []mutation{
+		mut("change-0", change, wire.ErrMalformed, func(b []byte) []byte { b[4] = 0; return b }),
+		mut("change-4", change, wire.ErrMalformed, func(b []byte) []byte { b[4] = 4; return b }),
+		mut("change-target-0", change, wire.ErrMalformed, func(b []byte) []byte { b[5] = 0; return b }),
+		mut("change-no-target", change, wire.ErrTruncated, func(b []byte) []byte { return append(b[:5], 0, 0, 0, 0) }),
+		mut("transfer-target-0", transfer, wire.ErrMalformed, func(b []byte) []byte { b[4] = 0; return b }),
+		mut("transfer-trailing", transfer, wire.ErrMalformed, func(b []byte) []byte { return append(b[:5], 1, 0, 0, 0, 0) }),
+		mut("membership-request-trailing", mreq, wire.ErrMalformed, func(b []byte) []byte { return append(b[:4], 0, 0, 0, 0, 0) }),
+		mut("conf-ok", membership(1, 1, 0, 0), nil, same),
+		mut("conf-empty", membership(), wire.ErrMalformed, same),
+		mut("conf-no-voters", membership(0, 0, 1, 4), wire.ErrMalformed, same),
+		mut("conf-only-outgoing", membership(0, 1, 1, 0), wire.ErrMalformed, same),
+		mut("conf-voter-0", membership(1, 0, 0, 0), wire.ErrMalformed, same),
+		mut("conf-unsorted", membership(2, 2, 1, 0, 0), wire.ErrMalformed, same),
+		mut("conf-duplicate", membership(2, 1, 1, 0, 0), wire.ErrMalformed, same),
+		mut("conf-learner-voter", membership(2, 1, 2, 0, 1, 2), wire.ErrMalformed, same),
+		mut("conf-learner-outgoing", membership(1, 1, 1, 3, 1, 3), wire.ErrMalformed, same),
+		mut("conf-truncated", membership(2, 1), wire.ErrMalformed, same),
+		mut("conf-trailing", membership(1, 1, 0, 0, 0), wire.ErrMalformed, same),
+		mut("conf-nonminimal-id", membership(1, 0x81, 0x00, 0, 0), wire.ErrMalformed, same),
+		mut("conf-nonminimal-count", membership(0x81, 0x00, 1, 0, 0), wire.ErrMalformed, same),
+		mut("conf-list-over-max", membership(append(tooMany, 0, 0)...), wire.ErrMalformed, same),
+		mut("conf-members-over-max", membership(overMembers...), wire.ErrMalformed, same),
+		mut("conf-long", membership(1, 1, 0, 0), wire.ErrTruncated, func(b []byte) []byte { b[7] = 9; return b }),
 		mut("found-2", value, wire.ErrMalformed, func(b []byte) []byte { b[5] = 2; return b }),
 		mut("notfound-with-value", value, wire.ErrMalformed, func(b []byte) []byte { b[5] = 0; return b }),
 		mut("code-0", errf, wire.ErrMalformed, func(b []byte) []byte { b[5] = 0; return b }),
 		mut("code-9", errf, wire.ErrMalformed, func(b []byte) []byte { b[5] = 9; return b }),
 		mut("role-4", status, wire.ErrMalformed, func(b []byte) []byte { b[5] = 4; return b }),
 		mut("type-63", prop, wire.ErrType, func(b []byte) []byte { b[2] = 63; return b }),
-		mut("type-72", prop, wire.ErrType, func(b []byte) []byte { b[2] = 72; return b }),
+		mut("type-76", prop, wire.ErrType, func(b []byte) []byte { b[2] = 76; return b }),
 		mut("type-raft-heartbeat", prop, wire.ErrType, func(b []byte) []byte { b[2] = byte(raft.MsgHeartbeat); return b }),
 		mut("long-data", prop, wire.ErrTruncated, func(b []byte) []byte { b[4] = 0x40; return b }),
 		mut("nonminimal-request", prop, wire.ErrMalformed, func(b []byte) []byte {
@@ -243,6 +315,12 @@ func TestClientMutations(t *testing.T) {
 		err := wire.DecodeClientFrame(m.b, testCluster, &f, 0)
 		if !errors.Is(err, m.err) {
 			t.Errorf("%s: %x: got %v, want %v", m.name, m.b, err, m.err)
+		}
+		if m.err == nil { // a control: the valid frame the others deviate from
+			if _, cerr := f.ConfState(); cerr != nil {
+				t.Errorf("%s: %v", m.name, cerr)
+			}
+			continue
 		}
 		var de *wire.DecodeError
 		if !errors.As(err, &de) {
@@ -295,7 +373,14 @@ func TestClientFrameErrors(t *testing.T) {
 		err error
 	}{
 		"type 0":          {wire.ClientFrame{}, 0, wire.ErrType},
-		"type 72":         {wire.ClientFrame{Type: 72}, 0, wire.ErrType},
+		"type 76":         {wire.ClientFrame{Type: 76}, 0, wire.ErrType},
+		"change 0":        {wire.ClientFrame{Type: wire.ClientConfChange, Target: 4}, 0, wire.ErrMalformed},
+		"change 4":        {wire.ClientFrame{Type: wire.ClientConfChange, Change: 4, Target: 4}, 0, wire.ErrMalformed},
+		"change target 0": {wire.ClientFrame{Type: wire.ClientConfChange, Change: raft.ConfRemove}, 0, wire.ErrMalformed},
+		"transfer to 0":   {wire.ClientFrame{Type: wire.ClientTransferLeader}, 0, wire.ErrMalformed},
+		"no conf":         {wire.ClientFrame{Type: wire.ClientMembership, Node: 1}, 0, wire.ErrMalformed},
+		"bad conf": {wire.ClientFrame{Type: wire.ClientMembership, Node: 1,
+			Data: raft.AppendConfState(nil, raft.ConfState{Voters: []raft.NodeID{2, 1}})}, 0, wire.ErrMalformed},
 		"code 0":          {wire.ClientFrame{Type: wire.ClientError}, 0, wire.ErrMalformed},
 		"role 4":          {wire.ClientFrame{Type: wire.ClientStatusReply, Status: wire.ClientStatus{Role: 4}}, 0, wire.ErrMalformed},
 		"value not found": {wire.ClientFrame{Type: wire.ClientValue, Data: []byte("x")}, 0, wire.ErrMalformed},
@@ -316,8 +401,18 @@ func TestClientFrameErrors(t *testing.T) {
 	if wire.ErrorCode(0).String() != "ErrorCode(0)" || wire.CodeBusy.String() != "busy" {
 		t.Error("ErrorCode.String")
 	}
-	if !wire.ClientRead.IsRequest() || wire.ClientValue.IsRequest() {
-		t.Error("IsRequest")
+	for typ := wire.ClientType(0); typ < 255; typ++ {
+		req := typ == wire.ClientPropose || typ == wire.ClientRead || typ == wire.ClientStaleRead ||
+			typ == wire.ClientStatusRequest || typ == wire.ClientConfChange || typ == wire.ClientTransferLeader ||
+			typ == wire.ClientMembershipRequest
+		admin := typ == wire.ClientConfChange || typ == wire.ClientTransferLeader || typ == wire.ClientMembershipRequest
+		if typ.IsRequest() != req || typ.IsAdmin() != admin || typ.Valid() != (typ >= 64 && typ <= 75) {
+			t.Errorf("%v: IsRequest %v IsAdmin %v Valid %v", typ, typ.IsRequest(), typ.IsAdmin(), typ.Valid())
+		}
+	}
+	// ConfState decodes only a ClientMembership.
+	if _, err := (&wire.ClientFrame{Type: wire.ClientValue, Data: []byte{1, 1, 0, 0}}).ConfState(); !errors.Is(err, raft.ErrInvalidConf) {
+		t.Errorf("ConfState of a ClientValue: %v", err)
 	}
 }
 
@@ -327,7 +422,8 @@ func TestClientRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	u := func() uint64 { return rng.Uint64() >> rng.IntN(64) }
 	for i := 0; i < 5000; i++ {
-		f := wire.ClientFrame{Type: wire.ClientType(64 + rng.IntN(8)), RequestID: u()}
+		f := wire.ClientFrame{Type: wire.ClientType(64 + rng.IntN(12)), RequestID: u()}
+		var conf raft.ConfState // ClientMembership
 		data := make([]byte, rng.IntN(64))
 		for j := range data {
 			data[j] = byte(rng.Uint32())
@@ -349,6 +445,14 @@ func TestClientRoundTrip(t *testing.T) {
 				DroppedFault: u(), DroppedBad: u(), ClientDropped: u(), UptimeMillis: u()}
 		case wire.ClientError:
 			f.Node, f.Code, f.Leader = raft.NodeID(u()), wire.ErrorCode(1+rng.IntN(8)), raft.NodeID(u())
+		case wire.ClientConfChange:
+			f.Change, f.Target = raft.ConfChangeType(1+rng.IntN(3)), raft.NodeID(1+u()/2)
+		case wire.ClientTransferLeader:
+			f.Target = raft.NodeID(1 + u()/2)
+		case wire.ClientMembership:
+			f.Node, f.Term, f.Leader = raft.NodeID(u()), raft.Term(u()), raft.NodeID(u())
+			conf = randomConf(rng)
+			f.Data = raft.AppendConfState(nil, conf)
 		}
 		cluster := wire.ClusterID(u())
 		b, err := wire.AppendClientFrame(nil, cluster, &f, 0)
@@ -361,6 +465,11 @@ func TestClientRoundTrip(t *testing.T) {
 		}
 		if !clientEqual(&f, &g) {
 			t.Fatalf("round trip:\n%+v\n%+v", f, g)
+		}
+		if g.Type == wire.ClientMembership { // what the frame carries is what raft decodes
+			if got, err := g.ConfState(); err != nil || !got.Equal(conf) {
+				t.Fatalf("ConfState %+v, %v; want %+v", got, err, conf)
+			}
 		}
 	}
 	// The bound is exact: a frame of exactly the maximum size passes.
@@ -394,11 +503,77 @@ func FuzzDecodeClient(f *testing.F) {
 	})
 }
 
+// randomConf returns a valid configuration of up to raft.MaxMembers
+// members with IDs of every size, joint or not.
+func randomConf(rng *rand.Rand) raft.ConfState {
+	n := 1 + rng.IntN(raft.MaxMembers)
+	seen := map[raft.NodeID]bool{}
+	var ids []raft.NodeID
+	for len(ids) < n {
+		id := raft.NodeID(1 + rng.Uint64()>>rng.IntN(64)/2)
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	var cs raft.ConfState
+	for _, id := range ids {
+		switch r := rng.IntN(8); {
+		case r < 4 || len(cs.Voters) == 0:
+			cs.Voters = append(cs.Voters, id)
+			if r == 0 {
+				cs.VotersOutgoing = append(cs.VotersOutgoing, id)
+			}
+		case r < 6:
+			cs.VotersOutgoing = append(cs.VotersOutgoing, id)
+		default:
+			cs.Learners = append(cs.Learners, id)
+		}
+	}
+	for _, l := range []*[]raft.NodeID{&cs.Voters, &cs.VotersOutgoing, &cs.Learners} {
+		slices.Sort(*l)
+	}
+	return cs
+}
+
+// TestClientConfBound: the largest configuration with IDs below 2^14 —
+// 64 voters listed in both voter lists (259 bytes, docs/WIRE.md §4) —
+// fits a sealed client datagram with every other field at 2^64-1; a
+// configuration of 65 members is refused.
+func TestClientConfBound(t *testing.T) {
+	var cs raft.ConfState
+	for i := range raft.MaxMembers {
+		cs.Voters = append(cs.Voters, raft.NodeID(1<<14-raft.MaxMembers+i))
+	}
+	cs.VotersOutgoing = slices.Clone(cs.Voters)
+	f := wire.ClientFrame{Type: wire.ClientMembership, RequestID: math.MaxUint64, Node: math.MaxUint64,
+		Term: math.MaxUint64, Leader: math.MaxUint64, Data: raft.AppendConfState(nil, cs)}
+	if len(f.Data) != 259 {
+		t.Fatalf("configuration of %d bytes", len(f.Data))
+	}
+	const sealedMax = wire.MaxClientFrameBytes - 41 // seal.Overhead (docs/CLIENT.md)
+	b, err := wire.AppendClientFrame(nil, math.MaxUint64, &f, sealedMax)
+	if err != nil {
+		t.Fatalf("64 members: %v", err)
+	}
+	t.Logf("64 voters in both lists, IDs below 2^14, every other value 2^64-1: %d bytes", len(b))
+	cs.Learners = append(cs.Learners, 1<<14)
+	f.Data = raft.AppendConfState(nil, cs)
+	if _, err := wire.AppendClientFrame(nil, 1, &f, 0); !errors.Is(err, wire.ErrMalformed) {
+		t.Fatalf("65 members: %v", err)
+	}
+}
+
 func checkClient(t *testing.T, data []byte, cluster wire.ClusterID) {
 	var f wire.ClientFrame
 	if err := wire.DecodeClientFrame(data, cluster, &f, 0); err != nil {
 		checkTyped(t, err, true)
 		return
+	}
+	if f.Type == wire.ClientMembership { // wire's check agrees with raft's
+		if _, err := f.ConfState(); err != nil {
+			t.Fatalf("%x decodes, but its configuration does not: %v", data, err)
+		}
 	}
 	again, err := wire.AppendClientFrame(nil, cluster, &f, 0)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/embraft/embraft/raft"
 	"github.com/embraft/embraft/transport/udp/seal"
 )
 
@@ -67,8 +68,41 @@ func TestNodeFlags(t *testing.T) {
 	if _, err := memberConfig(f, nil); err == nil {
 		t.Fatal("bad cluster ID accepted")
 	}
+	// --join and --voters.
+	base := []string{"--id", "2", "--peers", "1=127.0.0.1:9001,2=127.0.0.1:9002,3=127.0.0.1:9003", "--data-dir", "d"}
+	if _, err := parseNodeFlags(append(base, "--join", "--voters", "1,2"), &out); err == nil {
+		t.Fatal("--join with --voters accepted")
+	}
+	f, err = parseNodeFlags(append(base, "--join"), &out)
+	if cfg, cerr := memberConfig(f, nil); err != nil || cerr != nil || !cfg.Join || cfg.Voters != nil {
+		t.Fatalf("--join: %+v %v %v", cfg, err, cerr)
+	}
+	f, err = parseNodeFlags(append(base, "--voters", "1, 2"), &out)
+	if cfg, cerr := memberConfig(f, nil); err != nil || cerr != nil || cfg.Join || !reflect.DeepEqual(cfg.Voters, []raft.NodeID{1, 2}) {
+		t.Fatalf("--voters: %+v %v %v", cfg, err, cerr)
+	}
+	for _, bad := range []string{"1,3,x", "1,0", "1,3", "1,2,4"} { // bad IDs, without self, without an address
+		f, _ := parseNodeFlags(append(base, "--voters", bad), &out)
+		if _, err := memberConfig(f, nil); err == nil {
+			t.Errorf("--voters %s accepted", bad)
+		}
+	}
 	if code := runClient("put", []string{"k"}, &out, &out); code != exitUsage {
 		t.Fatalf("put with one argument: exit %d", code)
+	}
+	// Membership verbs: usage errors before any datagram.
+	for _, args := range [][]string{
+		{"member"}, {"member", "add"}, {"member", "add-voter"}, {"member", "add-voter", "0"},
+		{"member", "add-voter", "x"}, {"member", "remove", "1", "2"}, {"member", "list", "1"},
+	} {
+		if code := runClient(args[0], append(args[1:], "--cluster", "127.0.0.1:1"), &out, &out); code != exitUsage {
+			t.Errorf("%q: exit %d", args, code)
+		}
+	}
+	for _, args := range [][]string{{"transfer"}, {"transfer", "-1"}, {"transfer", "1", "2"}} {
+		if code := runClient(args[0], append(args[1:], "--cluster", "127.0.0.1:1"), &out, &out); code != exitUsage {
+			t.Errorf("%q: exit %d", args, code)
+		}
 	}
 	if code := runClient("get", []string{"k"}, &out, &out); code != exitUsage {
 		t.Fatalf("get without --cluster: exit %d", code)

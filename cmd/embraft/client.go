@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -32,6 +33,8 @@ const clientUsage = `usage: embraft put KEY VALUE   --cluster ADDR,ADDR,... [fla
        embraft del KEY           --cluster ...
        embraft cas KEY OLD NEW   --cluster ...
        embraft status            --cluster ...
+       embraft member add-learner ID | add-voter ID | remove ID | list   --cluster ...
+       embraft transfer ID       --cluster ...
 
 ADDR are the members' client addresses (default: peer port + 1000);
 --cluster defaults to $EMBRAFT_CLUSTER. Writes register a kv session for
@@ -40,6 +43,15 @@ named leader first) until an outcome is known, --attempts times at most
 and within --timeout, so a write is applied at most once. get is
 linearizable (ReadIndex) unless --stale. The cluster key comes from
 --key-file or $EMBRAFT_CLUSTER_KEY and must match the members'.
+
+member and transfer are served by the leader (another member names it and
+the request is retried there): 'member add-learner ID' adds a node started
+with 'embraft node --join', 'member add-voter ID' adds a voter or promotes a
+learner (let it catch up first: see 'status'), 'member remove ID' removes a
+voter or learner, 'member list' prints the configuration, 'transfer ID'
+hands leadership to voter ID. Each prints the resulting configuration. A
+change the configuration already has succeeds at once, so retrying one is
+harmless; one change runs at a time.
 
 Exit status: 0 ok; 1 failed or outcome unknown; 2 usage; 3 not found (get,
 del, cas) or cas mismatch.
@@ -67,8 +79,13 @@ func runClient(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.cluster, "cluster", os.Getenv(envCluster), "members' client addresses, comma-separated (default $"+envCluster+")")
 	fs.StringVar(&f.clusterID, "cluster-id", defaultClusterID, "cluster ID (decimal or 0x hex)")
 	fs.StringVar(&f.keyFile, "key-file", "", "file holding the cluster key (64 hex digits); default $EMBRAFT_CLUSTER_KEY")
+	admin := cmd == "member" || cmd == "transfer"
+	attemptTimeout := time.Second
+	if admin {
+		attemptTimeout = 3 * time.Second // a transfer takes up to two election timeouts
+	}
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "overall time limit")
-	fs.DurationVar(&f.attemptTimeout, "attempt-timeout", time.Second, "time limit of one attempt at one member")
+	fs.DurationVar(&f.attemptTimeout, "attempt-timeout", attemptTimeout, "time limit of one attempt at one member")
 	fs.IntVar(&f.attempts, "attempts", 20, "attempts per request at most")
 	if cmd == "get" {
 		fs.BoolVar(&f.stale, "stale", false, "read the member's local replica without a ReadIndex round (may be stale)")
@@ -77,11 +94,21 @@ func runClient(cmd string, args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
-	want := map[string]int{"put": 2, "get": 1, "del": 1, "cas": 3, "status": 0}[cmd]
+	want := map[string]int{"put": 2, "get": 1, "del": 1, "cas": 3, "status": 0, "transfer": 1}[cmd]
+	if cmd == "member" {
+		want = 2
+		if len(pos) > 0 && pos[0] == "list" {
+			want = 1
+		}
+	}
 	switch {
 	case err != nil:
+	case cmd == "member" && (len(pos) == 0 || !slices.Contains([]string{"add-learner", "add-voter", "remove", "list"}, pos[0])):
+		err = errors.New("member takes add-learner ID, add-voter ID, remove ID or list (see embraft member -h)")
 	case len(pos) != want:
 		err = fmt.Errorf("%s takes %d argument(s), got %d (see embraft %s -h)", cmd, want, len(pos), cmd)
+	case admin && cmd+" "+pos[0] != "member list":
+		_, err = parseNodeID(pos[len(pos)-1])
 	case len(splitList(f.cluster)) == 0:
 		err = errors.New("--cluster (or $" + envCluster + ") is required")
 	case f.timeout <= 0 || f.attemptTimeout <= 0 || f.attempts <= 0:
@@ -101,8 +128,12 @@ func runClient(cmd string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "embraft %s: %v\n", cmd, err)
 		return exitUsage
 	}
+	backoff := time.Duration(0) // the client's default
+	if admin {
+		backoff = 100 * time.Millisecond // rides out an election while the leader is unknown
+	}
 	c, err := client.Dial(client.Config{Servers: splitList(f.cluster), ClusterID: cid, Key: key,
-		AttemptTimeout: f.attemptTimeout, MaxAttempts: f.attempts})
+		AttemptTimeout: f.attemptTimeout, MaxAttempts: f.attempts, Backoff: backoff})
 	if err != nil {
 		fmt.Fprintf(stderr, "embraft %s: %v\n", cmd, err)
 		return exitUsage
@@ -121,6 +152,8 @@ func clientCommand(ctx context.Context, c *client.Client, cmd string, pos []stri
 	switch cmd {
 	case "status":
 		return printStatus(c.StatusAll(ctx, 2), stdout)
+	case "member", "transfer":
+		return adminCommand(ctx, c, cmd, pos, stdout)
 	case "get":
 		get := c.Get
 		if f.stale {

@@ -14,6 +14,10 @@ commands:
   node    run one member of a multi-process cluster (UDP, file storage, kv)
   put, get, del, cas, status
           client commands against a multi-process cluster (--cluster ADDR,...)
+  member  add-learner ID, add-voter ID, remove ID, list: change or show the
+          membership of a multi-process cluster (at its leader)
+  transfer ID
+          hand leadership to voter ID
   keygen  print a new random cluster key
   sim     run the deterministic simulator: one seed, or a campaign (--seeds N)
   help    print this text
@@ -34,7 +38,7 @@ func main() {
 		os.Exit(runSim(args, os.Stdout))
 	case "node":
 		os.Exit(runNode(args, os.Stdout, os.Stderr))
-	case "put", "get", "del", "cas", "status":
+	case "put", "get", "del", "cas", "status", "member", "transfer":
 		os.Exit(runClient(cmd, args, os.Stdout, os.Stderr))
 	case "keygen":
 		os.Exit(runKeygen(args, os.Stdout, os.Stderr))

@@ -77,6 +77,8 @@ type nodeFlags struct {
 	keyFile   string
 	logLevel  string
 	tick      time.Duration
+	join      bool
+	voters    string
 }
 
 const nodeUsage = `usage: embraft node --id N --peers 1=HOST:PORT,2=HOST:PORT,... --data-dir DIR [flags]
@@ -87,6 +89,13 @@ the peer port + 1000). SIGINT or SIGTERM stops it gracefully (exit 0); after
 a crash it recovers from DIR. The cluster key comes from --key-file or
 $EMBRAFT_CLUSTER_KEY (64 hex digits); without one, datagrams are not
 authenticated (docs/SECURITY.md).
+
+--peers is an address book: it may name nodes that are not members (yet).
+On the first start in a fresh DIR the initial voters are --voters (default:
+every node in --peers); with --join the node starts with no configuration
+and waits to be added ('embraft member add-learner N', then 'add-voter N').
+DIR records that choice: later starts take it, and the configuration, from
+DIR, so --join and --voters only matter the first time.
 
 flags:
 `
@@ -105,6 +114,8 @@ func parseNodeFlags(args []string, out io.Writer) (nodeFlags, error) {
 	fs.StringVar(&f.keyFile, "key-file", "", "file holding the cluster key (64 hex digits); default $"+seal.EnvKey)
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&f.tick, "tick", 10*time.Millisecond, "Raft tick (heartbeat 10 ticks, election 30-60 ticks); the same on every member")
+	fs.BoolVar(&f.join, "join", false, "fresh data directory: start with no configuration and wait to be added by the leader")
+	fs.StringVar(&f.voters, "voters", "", "fresh data directory: the initial voters, e.g. 1,2,3 (default: every node in --peers)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return f, err
@@ -120,6 +131,8 @@ func parseNodeFlags(args []string, out io.Writer) (nodeFlags, error) {
 		return f, errors.New("--data-dir is required")
 	case f.tick <= 0:
 		return f, errors.New("--tick must be positive")
+	case f.join && f.voters != "":
+		return f, errors.New("--join and --voters exclude each other (a joining node has no initial voters)")
 	}
 	return f, nil
 }
@@ -199,13 +212,36 @@ func memberConfig(f nodeFlags, log *slog.Logger) (cluster.MemberConfig, error) {
 	if err != nil {
 		return cluster.MemberConfig{}, err
 	}
+	var voters []raft.NodeID
+	for _, v := range splitList(f.voters) {
+		n, err := parseNodeID(v)
+		if err != nil {
+			return cluster.MemberConfig{}, fmt.Errorf("--voters: %w", err)
+		}
+		if _, ok := peers[n]; !ok {
+			return cluster.MemberConfig{}, fmt.Errorf("--voters: node %d has no address in --peers", n)
+		}
+		voters = append(voters, n)
+	}
+	if f.voters != "" && !slices.Contains(voters, id) {
+		return cluster.MemberConfig{}, fmt.Errorf("--voters does not include --id %d (start a node that is not an initial voter with --join)", id)
+	}
 	key, err := loadKey(f.keyFile, log)
 	if err != nil {
 		return cluster.MemberConfig{}, err
 	}
-	return cluster.MemberConfig{ID: id, Peers: peers, ClientAddr: f.client, DataDir: f.dataDir,
-		ClusterID: cid, Key: key, TickInterval: f.tick, AllowNonLoopback: true,
+	return cluster.MemberConfig{ID: id, Peers: peers, Voters: voters, Join: f.join, ClientAddr: f.client,
+		DataDir: f.dataDir, ClusterID: cid, Key: key, TickInterval: f.tick, AllowNonLoopback: true,
 		Logger: log}, nil
+}
+
+// parseNodeID parses a node ID: a positive decimal integer.
+func parseNodeID(s string) (raft.NodeID, error) {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || v == 0 {
+		return raft.None, fmt.Errorf("node ID %q: want a positive integer", s)
+	}
+	return raft.NodeID(v), nil
 }
 
 // runKeygen writes a new random cluster key.
