@@ -91,9 +91,13 @@
 // commitment need a majority of both voter sets, and the leader appends the
 // entry that leaves it as soon as the joint one commits (§4.3). Learners
 // receive the log but neither vote nor count. A leader that is no longer a
-// voter steps down; nodes outside the configuration cannot campaign, and
-// members refuse their vote requests (with pre-vote and the leader lease
-// of check-quorum, a removed node cannot disrupt the cluster).
+// voter steps down; nodes outside the configuration cannot campaign. Vote
+// requests are answered whoever sends them (a node may be a voter of a
+// configuration the receiver has not learned yet): a removed node cannot
+// disrupt the cluster because its log lacks its removal, pre-vote keeps it
+// from raising terms, and the leader lease of check-quorum makes members
+// ignore it while they hear a leader. Learners and non-members leave that
+// lease when no leader is heard, so that they can vote once promoted.
 // TransferLeadership brings a voter's log up to date and tells it to
 // campaign at once (MsgTimeoutNow; §3.10). Config.Peers bootstraps a new
 // cluster; a node started with no Peers joins: it takes a leader's traffic

@@ -431,3 +431,51 @@ func TestConfChangeTooLarge(t *testing.T) {
 		t.Fatalf("a small change after the refusal: %v", err)
 	}
 }
+
+// A node that has not learned the configuration that made it a voter still
+// answers vote requests, so a cluster whose quorum needs it elects a leader
+// (found by the simulator's membership churn: the joiner used to refuse
+// requests from nodes outside its empty configuration, forever).
+func TestJoinerVotesBeforeLearningConf(t *testing.T) {
+	for seed := uint64(1); seed <= 10; seed++ {
+		nw := newMemberNetwork(t, 2, 1, seed)
+		nw.elect(1)
+		nw.isolate(2)
+		if _, err := nw.node(1).ProposeConfChange(ConfChange{ConfAddVoter, 2}); err != nil {
+			t.Fatal(err)
+		}
+		nw.tick(30) // commits with 1 alone; then check-quorum deposes 1
+		nw.heal()
+		for i := 0; i < 300 && nw.leader() == None; i++ {
+			nw.tick(1)
+		}
+		if nw.leader() == None {
+			t.Fatalf("seed %d: no leader after healing; node 2 configuration %+v", seed, nw.node(2).ConfState())
+		}
+	}
+}
+
+// A learner keeps counting election time, so it leaves the leader lease
+// when no leader is heard and votes once it turns out to be a voter (found
+// by the simulator: it used to reset its clock at each timeout and ignore
+// vote requests as if it heard a leader).
+func TestPromotedLearnerLeavesLease(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		nw := newMemberNetwork(t, 3, 2, seed)
+		nw.elect(1)
+		nw.change(ConfState{Voters: ids(2), Learners: []NodeID{3}}, ConfChange{ConfAddLearner, 3})
+		nw.isolate(3)
+		if _, err := nw.node(1).ProposeConfChange(ConfChange{ConfAddVoter, 3}); err != nil {
+			t.Fatal(err)
+		}
+		nw.settle() // the promotion commits on 1 and 2 only
+		nw.heal()
+		nw.isolate(1)
+		for i := 0; i < 300 && (nw.leader() == None || nw.leader() == 1); i++ {
+			nw.tick(1)
+		}
+		if l := nw.leader(); l != 2 && l != 3 {
+			t.Fatalf("seed %d: {2,3} elected no leader (leader %d); node 3 configuration %+v", seed, l, nw.node(3).ConfState())
+		}
+	}
+}

@@ -270,13 +270,14 @@ func (r *Raft) appendEntry(e Entry) {
 }
 
 // tickElection is the tick of followers and candidates.
+// Learners and non-members never campaign, and their electionElapsed keeps
+// growing, so that they leave the leader lease (inLease) once no leader is
+// heard: they may be voters of a configuration they have not learned yet,
+// whose candidates need their votes.
 func (r *Raft) tickElection() {
 	r.electionElapsed++
-	if r.electionElapsed >= r.randomizedElectionTimeout {
+	if r.promotable() && r.electionElapsed >= r.randomizedElectionTimeout {
 		r.electionElapsed = 0
-		if !r.promotable() {
-			return // learners and non-members never campaign
-		}
 		r.hup()
 	}
 }

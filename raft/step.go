@@ -38,10 +38,14 @@ func (r *Raft) checkMessage(m *Message) error {
 		return ErrInvalidMessage
 	case m.To != r.id || m.From == r.id:
 		return ErrUnknownPeer
-	case r.progressOf(m.From) == nil && m.Type != MsgApp && m.Type != MsgHeartbeat && m.Type != MsgSnap:
-		// A leader's traffic is taken from anyone: a node that has just
-		// joined does not know the configuration yet. Everything else
-		// from a non-member is refused: a removed node cannot campaign.
+	case r.progressOf(m.From) == nil && m.Type.IsResponse():
+		// Responses are counted only for members. Requests are taken from
+		// anyone: a node that has just joined, or holds an old
+		// configuration, may be a voter a candidate needs, or be led by a
+		// leader it does not know yet. A removed node cannot disrupt: its
+		// log lacks its removal (so it loses the log comparison), pre-vote
+		// keeps it from raising terms, and the leader lease makes members
+		// ignore it while a leader is heard.
 		return ErrUnknownPeer
 	case m.Term == 0 && m.Type != MsgProp && m.Type != MsgPropResp:
 		return ErrInvalidMessage
