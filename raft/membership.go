@@ -163,8 +163,34 @@ func (r *Raft) setConf(cs ConfState) {
 		r.leadTransferee = None
 	}
 	if r.role == RoleLeader && !r.promotable() {
-		r.becomeFollower(r.term, None)
+		r.handOff()
 	}
+}
+
+// handOff is what a leader does once it is no longer a voter (its removal
+// or demotion committed): it keeps leading, without counting itself, until
+// a voter of the new configuration holds its whole log, then tells that
+// voter to campaign (MsgTimeoutNow), like a leadership transfer. Stepping
+// down at once (dissertation §4.2.2) can strand the cluster when voters
+// apply configurations on commit: if the message that would have told the
+// remaining voters of the commit is lost, they still need the removed
+// node's vote, which it refuses them while its log is longer. Proposals
+// fail with ErrBusy meanwhile; check-quorum still ends a hand-off to
+// voters that cannot be reached.
+func (r *Raft) handOff() {
+	var best *progress
+	for i := range r.prs {
+		pr := &r.prs[i]
+		if pr.id != r.id && pr.voter && (best == nil || pr.match > best.match) {
+			best = pr
+		}
+	}
+	if best == nil { // no voter to hand to (cannot happen: configurations have one)
+		r.becomeFollower(r.term, None)
+		return
+	}
+	r.leadTransferee, r.transferElapsed = best.id, 0
+	r.maybeTimeoutNow(best)
 }
 
 // recordConfs notes the configuration entries among ents, which were just

@@ -270,8 +270,8 @@ func TestRemovedNodeDoesNotDisrupt(t *testing.T) {
 	}
 }
 
-// A leader that removes itself steps down once the change commits, and
-// the rest elect a new leader.
+// A leader that removes itself hands leadership to a remaining voter once
+// the change commits (handOff), and steps down.
 func TestRemovedLeaderStepsDown(t *testing.T) {
 	nw := newMemberNetwork(t, 3, 3, 6)
 	nw.elect(1)
@@ -279,8 +279,12 @@ func TestRemovedLeaderStepsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	nw.settle()
+	// It hands off (MsgTimeoutNow) without waiting for an election timeout.
 	if nw.node(1).role == RoleLeader {
 		t.Fatal("the removed leader still leads")
+	}
+	if l := nw.leader(); l != 2 && l != 3 {
+		t.Fatalf("leader %d right after the removal, want 2 or 3", l)
 	}
 	nw.tick(100)
 	if l := nw.leader(); l != 2 && l != 3 {

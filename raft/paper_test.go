@@ -360,16 +360,22 @@ func TestRejectStaleTermMessage(t *testing.T) {
 				t.Fatalf("stale %v changed the node: role %v term %d vote %d lead %d last %d commit %d",
 					m.Type, p.r.role, p.r.term, p.r.vote, p.r.lead, p.r.log.lastIndex(), p.r.log.committed)
 			}
+			// A stale leader gets a MsgAppResp, a stale candidate a
+			// refused vote, both carrying our term (§5.1).
+			want := MsgAppResp
+			if m.Type == MsgVote {
+				want = MsgVoteResp
+			}
 			for _, o := range out {
-				if o.Type != MsgAppResp || o.Term != 3 || o.To != 2 {
-					t.Fatalf("stale %v answered with %+v; want at most a MsgAppResp of term 3", m.Type, o)
+				if o.Type != want || o.Term != 3 || o.To != 2 || (want == MsgVoteResp && !o.Reject) {
+					t.Fatalf("stale %v answered with %+v; want at most a %v of term 3", m.Type, o, want)
 				}
 			}
-			if (m.Type == MsgApp || m.Type == MsgHeartbeat) != (len(out) == 1) {
+			if (m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgVote) != (len(out) == 1) {
 				t.Fatalf("stale %v answered with %d messages", m.Type, len(out))
 			}
 			if len(out) == 1 {
-				// The answer deposes the stale leader of term 2.
+				// The answer deposes the stale leader (or candidate) of term 2.
 				lead := newPaperNode(t, 2, 3, nil, HardState{Term: 1})
 				lead.campaign()
 				out[0].From = 1

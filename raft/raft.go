@@ -299,6 +299,9 @@ func (r *Raft) tickHeartbeat() {
 	if r.leadTransferee != None {
 		if r.transferElapsed++; r.transferElapsed >= r.cfg.ElectionTicks {
 			r.leadTransferee = None // the transfer failed; lead on
+			if !r.promotable() {
+				r.handOff() // or hand off again, perhaps to another voter
+			}
 		}
 	}
 	if r.heartbeatElapsed >= r.cfg.HeartbeatTicks {

@@ -134,7 +134,7 @@ func (r *Raft) Advance(rd Ready) {
 		r.log.appliedTo(rd.Committed[n-1].Index)
 		r.releaseUncommitted(rd.Committed)
 	}
-	if r.role == RoleLeader {
+	if r.role == RoleLeader && r.self != nil { // nil: a removed leader handing off
 		// The leader counts its own copy only once it is durable, so a
 		// leader crash cannot lose an entry it helped commit.
 		r.self.match = max(r.self.match, r.log.stableLast())

@@ -151,6 +151,12 @@ func (r *Raft) onLowerTerm(m Message) {
 		r.send(Message{Type: MsgAppResp, To: m.From})
 	case m.Type == MsgPreVote:
 		r.send(Message{Type: MsgPreVoteResp, To: m.From, Reject: true})
+	case m.Type == MsgVote:
+		// §5.1: the refusal carries our term, which the candidate adopts.
+		// Without it a candidate that never hears from us otherwise (we
+		// campaign in a stale configuration that excludes it) keeps
+		// campaigning below our term, for ever, when pre-vote is off.
+		r.send(Message{Type: MsgVoteResp, To: m.From, Reject: true})
 	}
 }
 

@@ -63,7 +63,9 @@ if [ "${1:-}" = --tests ]; then
   # source for the import fence); see docs/EMBEDDED.md.
   stamp "tinygo test ./wire/ on mps2-an386"
   timeout 600 "$TG" test -target="$TARGET" -skip 'TestImportFence|TestGolden|TestClientGolden' ./wire/
-  stamp "tinygo test ./raft/ on mps2-an386"
-  timeout 600 "$TG" test -target="$TARGET" -skip "$(cat "$ROOT/firmware/targets/raft-tinygo-skip.txt")" ./raft/
+  # raft's tests outgrew the 4 MiB board's heap (docs/EMBEDDED.md): they
+  # run on the same board with its 16 MiB PSRAM as RAM.
+  stamp "tinygo test ./raft/ on mps2-an386 (16 MiB PSRAM as RAM)"
+  timeout 600 "$TG" test -target=firmware/targets/mps2-an386-psram.json -skip "$(cat "$ROOT/firmware/targets/raft-tinygo-skip.txt")" ./raft/
 fi
 stamp "firmware checks passed"

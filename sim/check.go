@@ -55,9 +55,20 @@ type checker struct {
 	// leaders[t] is the node that led term t (0: none seen), across
 	// crashes and restarts.
 	leaders []raft.NodeID
+	// candidates[t] is the mask of the nodes seen campaigning in term t
+	// (bit id-1), each checked a voter of its configuration that won its
+	// pre-vote round (or was asked to campaign by its leader).
+	candidates []uint64
 	// written maps every (index, term) any node ever wrote to the hash of
 	// the log prefix it ended (and the first node seen writing it).
 	written map[indexTerm]prefixSeen
+	// boot is the bootstrap configuration (the initial voters); confs the
+	// configuration entries of the committed log (canon), in index order.
+	boot  raft.ConfState
+	confs []confEntry
+	// fake replaces the configurations the membership checks expect
+	// (Config.fakeConf; checker tests).
+	fake func(raft.ConfState) raft.ConfState
 }
 
 type indexTerm struct {
@@ -140,6 +151,7 @@ func (w *world) checkPersisted(n *simNode, rd raft.Ready, prevLast raft.Index, w
 			return
 		}
 	}
+	leaderAdvance := hs.Commit > n.commit && wasLeader && rd.SoftState.Role == raft.RoleLeader && hs.Term == n.term
 	if hs.Vote != raft.None {
 		for int(hs.Term) >= len(n.votes) {
 			n.votes = append(n.votes, raft.None)
@@ -156,6 +168,13 @@ func (w *world) checkPersisted(n *simNode, rd raft.Ready, prevLast raft.Index, w
 		n.commit = hs.Commit
 		w.ev.add(event{t: w.now, kind: evCommit, a: uint8(n.id), x: uint64(hs.Commit), y: uint64(hs.Term)})
 		w.checkCommittedPrefix(n, from, hs.Commit)
+		if w.err == nil && leaderAdvance {
+			// A leader commits only what a quorum of the configuration in
+			// effect (both halves of a joint one) stores durably.
+			if e, ok := n.st.entry(hs.Commit); ok {
+				w.checkCommitQuorum(n, from-1, hs.Commit, e.Term)
+			}
+		}
 	}
 }
 
@@ -187,6 +206,11 @@ func (w *world) checkCommittedPrefix(n *simNode, lo, hi raft.Index) {
 			}
 			w.chk.canonPh = append(w.chk.canonPh, prefixHash(h, e))
 			w.rep.Commits = i
+			if e.Type == raft.EntryConfChange {
+				if w.committedConf(n, e); w.err != nil {
+					return
+				}
+			}
 			w.checkLeadersHold(i)
 		default:
 			w.fail("commit <= last index", fmt.Sprintf("node %d commits index %d, beyond every commit seen (%d) and its own", n.id, i, len(w.chk.canon)))
@@ -227,6 +251,12 @@ func (w *world) becameLeader(n *simNode) {
 	w.rep.Elections++
 	w.rep.MaxTerm = max(w.rep.MaxTerm, t)
 	w.ev.add(event{t: w.now, kind: evLeader, a: uint8(n.id), x: uint64(t)})
+	// Membership: a voter of its configuration, elected by a quorum of it
+	// (both halves if joint), with at most one configuration change
+	// uncommitted in its log.
+	if w.leaderElected(n); w.err != nil {
+		return
+	}
 	for i := range w.chk.canon {
 		c := &w.chk.canon[i]
 		if c.commitTerm >= t {
@@ -279,6 +309,16 @@ func (w *world) checkWritten(n *simNode, ents []raft.Entry) {
 // logs): if two logs hold an entry with the same index and term, the logs
 // are identical up to that index.
 func (w *world) checkLogMatching() {
+	// Every so often, every core's configuration (cheaper checks run when
+	// its commit index crosses a configuration entry).
+	for _, n := range w.nodes {
+		if n.up && w.err == nil {
+			w.verifyCoreConf(n, true, "")
+		}
+	}
+	if w.err != nil {
+		return
+	}
 	for a := 0; a < len(w.nodes); a++ {
 		for b := a + 1; b < len(w.nodes); b++ {
 			la, lb := w.nodes[a].st.log, w.nodes[b].st.log

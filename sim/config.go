@@ -8,8 +8,15 @@ import (
 	"github.com/embraft/embraft/raft"
 )
 
-// MaxNodes is the largest cluster the simulator runs.
+// MaxNodes is the largest initial cluster the simulator runs.
 const MaxNodes = 9
+
+// MaxSpares bounds Config.Spares; MaxUniverse is the most nodes a run has
+// (initial voters and spares).
+const (
+	MaxSpares   = 3
+	MaxUniverse = MaxNodes + MaxSpares
+)
 
 // MaxValueBytes bounds Config.ValueBytes: a CAS carries two values and
 // its envelope, and the whole entry must fit the core's MaxEntryBytes.
@@ -31,6 +38,7 @@ const (
 	DefaultClientTimeout  = 100
 	DefaultThinkMax       = 15
 	DefaultCheckEvery     = 50
+	DefaultSpares         = 2
 	// Snapshot settings drawn per seed when Config leaves them at zero:
 	// SnapshotEntries in [MinSnapshotEntries, MaxSnapshotEntries],
 	// SnapshotMargin in [0, MaxSnapshotMargin], SnapshotPadBytes one of
@@ -54,8 +62,15 @@ type Config struct {
 	// the client workload and (derived per node and incarnation) the
 	// cores' election timeouts. The same Config gives the same run.
 	Seed uint64
-	// Nodes is the cluster size, 1..MaxNodes (default 5).
+	// Nodes is the initial cluster size, 1..MaxNodes (default 5): the
+	// voters that bootstrap the cluster (raft.Config.Peers).
 	Nodes int
+	// Spares is the number of further nodes, 0..MaxSpares (default 2;
+	// negative means none), that start empty (no Peers: they join when
+	// a membership change adds them). Which IDs of the Nodes+Spares are
+	// the initial voters is drawn per seed. Every node runs, and the
+	// network connects all of them, members or not.
+	Spares int
 	// Steps is the length of the faulty phase in virtual time units
 	// (default 5000). One step is one unit of virtual time.
 	Steps int
@@ -160,6 +175,17 @@ type Config struct {
 	// previous one (a runtime that labels an old state with the new
 	// index); the snapshot-state checkers must notice (checker tests).
 	staleSnapshots bool
+	// ignoreConfOnApply: the runtime does not track the configuration
+	// entries it applies, so its snapshots record a stale configuration
+	// (a runtime bug; checker tests).
+	ignoreConfOnApply bool
+	// fakeConf, if set, replaces the configuration the membership checkers
+	// expect (the checker is fed a wrong configuration: it must report a
+	// violation; checker tests). noConfEquality turns off the comparison
+	// of each core's configuration with the expected one, so that the
+	// other membership checks meet the fake configuration.
+	fakeConf       func(raft.ConfState) raft.ConfState
+	noConfEquality bool
 }
 
 // Faults are the fault probabilities and bounds. For every field, zero
@@ -221,6 +247,12 @@ type Faults struct {
 	// (default 0.1).
 	CrashAtInstall    float64
 	CrashAfterInstall float64
+	// Churn is the per-step probability of a membership event at the
+	// current leader (default 0.006): add a learner, promote one, add a
+	// voter, remove a member (sometimes the leader), a joint change of
+	// two or more voters, or a leadership transfer. Off in the liveness
+	// phase.
+	Churn float64
 }
 
 // TransferWindow: a follower that wrote a snapshot chunk, or a leader
@@ -236,6 +268,7 @@ var DefaultFaults = Faults{
 	SkewMax: 3, Skew: 0.002,
 	ResponseLoss: 0.03, LocalDrop: 0.01,
 	CrashInTransfer: 0.05, CrashAtInstall: 0.1, CrashAfterInstall: 0.1,
+	Churn: 0.006,
 }
 
 func defInt(v *int, d int) {
@@ -278,6 +311,12 @@ func (c Config) withDefaults() Config {
 	defInt(&c.ClientTimeout, DefaultClientTimeout)
 	defInt(&c.ThinkMax, DefaultThinkMax)
 	defInt(&c.CheckEvery, DefaultCheckEvery)
+	switch {
+	case c.Spares == 0:
+		c.Spares = DefaultSpares
+	case c.Spares < 0:
+		c.Spares = 0
+	}
 	if c.LinearizabilityTimeout == 0 {
 		c.LinearizabilityTimeout = DefaultLinearizabilityTimeout
 	}
@@ -304,6 +343,7 @@ func (c Config) withDefaults() Config {
 	f.CrashInTransfer = prob(f.CrashInTransfer, d.CrashInTransfer)
 	f.CrashAtInstall = prob(f.CrashAtInstall, d.CrashAtInstall)
 	f.CrashAfterInstall = prob(f.CrashAfterInstall, d.CrashAfterInstall)
+	f.Churn = prob(f.Churn, d.Churn)
 	if c.NoFaults {
 		f = Faults{MaxDelay: f.MaxDelay, LongDelayMax: 1, PartitionMin: 1, PartitionMax: 1,
 			DownMin: 1, DownMax: 1, SkewMax: 1}
@@ -320,6 +360,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.Nodes < 1 || c.Nodes > MaxNodes:
 		return fmt.Errorf("sim: Nodes must be 1..%d, not %d", MaxNodes, c.Nodes)
+	case c.Spares > MaxSpares:
+		return fmt.Errorf("sim: Spares must be at most %d, not %d", MaxSpares, c.Spares)
 	case c.Steps < 0 || c.Clients < 0 || c.Keys < 1 || c.LivenessSteps < 1 || c.ClientTimeout < 1 ||
 		c.ThinkMax < 0 || c.CheckEvery < 1 || c.ScriptEvery < 0 || c.ValueBytes > MaxValueBytes:
 		return fmt.Errorf("sim: negative Steps, Clients, ClientTimeout, ThinkMax, CheckEvery or ScriptEvery, Keys or LivenessSteps < 1, or ValueBytes > %d", MaxValueBytes)
@@ -339,7 +381,7 @@ func (c *Config) validate() error {
 	}
 	for _, p := range []float64{c.Faults.Loss, c.Faults.Duplicate, c.Faults.Corrupt, c.Faults.LongDelay,
 		c.Faults.Partition, c.Faults.Crash, c.Faults.Skew, c.Faults.ResponseLoss, c.Faults.LocalDrop,
-		c.Faults.CrashInTransfer, c.Faults.CrashAtInstall, c.Faults.CrashAfterInstall} {
+		c.Faults.CrashInTransfer, c.Faults.CrashAtInstall, c.Faults.CrashAfterInstall, c.Faults.Churn} {
 		if p > 1 {
 			return errors.New("sim: fault probabilities must be <= 1")
 		}

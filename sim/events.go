@@ -42,6 +42,9 @@ const (
 	evSnapInstall               // a=node x=index y=term z=bytes
 	evSnapRestore               // a=node x=index y=how (1 log kept, 2 log restarted after it)
 	evSnapCorrupt               // a=from b=to x=chunk offset y=bit: a chunk damaged past the codec
+	evChurn                     // a=leader b=churn kind x=0 or 1+reject reason y=node mask z=entry index
+	evConf                      // a=node x=index y=voters mask z=outgoing mask | learners mask<<32: a configuration committed
+	evNonMember                 // a=from b=to mt x=term: refused, the sender is not a member
 )
 
 // event is one recorded event. Events are stored unformatted in a ring;
@@ -75,7 +78,14 @@ const (
 
 func newEventLog() eventLog { return eventLog{hash: fnvOffset} }
 
+// traceEvent, if set, sees every event as it is recorded (debugging
+// tests only; nil in every run).
+var traceEvent func(event)
+
 func (l *eventLog) add(e event) {
+	if traceEvent != nil {
+		traceEvent(e)
+	}
 	l.buf[l.n%ringSize] = e
 	l.n++
 	h := l.hash
@@ -199,6 +209,26 @@ func (e event) String() string {
 		return p + fmt.Sprintf("read      client %d -> node %d req=%d attempt %d (ReadIndex)", e.a, e.b, e.x, e.y)
 	case evLocalDrop:
 		return p + fmt.Sprintf("QUEUEFULL %d->%d %v dropped locally (reported unreachable)", e.a, e.b, e.mt)
+	case evChurn:
+		what := churnNames[min(int(e.b), numChurnKinds-1)]
+		if e.x != 0 {
+			return p + fmt.Sprintf("CHURN     leader %d: %s %s refused (%s)", e.a, what, maskString(e.y), rejectNames[min(int(e.x-1), numRejectReasons-1)])
+		}
+		if e.b == churnTransfer {
+			return p + fmt.Sprintf("CHURN     leader %d: transfer to %s", e.a, maskString(e.y))
+		}
+		return p + fmt.Sprintf("CHURN     leader %d: %s %s proposed at index %d", e.a, what, maskString(e.y), e.z)
+	case evConf:
+		s := p + fmt.Sprintf("CONF      committed at index %d (seen by node %d): voters %s", e.x, e.a, maskString(e.y))
+		if out := e.z & 0xFFFFFFFF; out != 0 {
+			s += " & outgoing " + maskString(out)
+		}
+		if l := e.z >> 32; l != 0 {
+			s += " learners " + maskString(l)
+		}
+		return s
+	case evNonMember:
+		return p + fmt.Sprintf("refused   %d->%d %v term=%d: sender not a member", e.a, e.b, e.mt, e.x)
 	case evReadState:
 		return p + fmt.Sprintf("readindex client %d at node %d req=%d: read index %d", e.a, e.b, e.x, e.y)
 	}

@@ -18,6 +18,10 @@ const (
 // faultStep injects the faults of this step: from the script if there is
 // one, otherwise at random.
 func (w *world) faultStep() {
+	w.churnStep()
+	if w.err != nil {
+		return
+	}
 	if len(w.cfg.Script) > 0 {
 		if w.step%w.cfg.ScriptEvery == 0 {
 			if i := w.step / w.cfg.ScriptEvery; i < len(w.cfg.Script) {
@@ -107,7 +111,7 @@ func (w *world) snapshotCrashes() {
 	if f.CrashInTransfer <= 0 {
 		return
 	}
-	var recvA [MaxNodes]*simNode
+	var recvA [MaxUniverse]*simNode
 	recv := recvA[:0]
 	for _, n := range w.nodes {
 		if n.up && n.st.inActive && w.now-n.lastChunkAt <= TransferWindow {

@@ -76,14 +76,14 @@ type network struct {
 	seq uint64
 	// blocked[a][b]: frames from node index a to node index b are dropped
 	// at delivery time.
-	blocked [MaxNodes][MaxNodes]bool
+	blocked [MaxUniverse][MaxUniverse]bool
 	// partition in force (FaultSplit.. FaultBridge), 0 if none, and when
 	// it heals (random schedule only).
 	partition FaultKind
 	healAt    int64
 	// lastSeq[a][b] is the highest send sequence delivered on link a->b,
 	// to count reorderings.
-	lastSeq [MaxNodes][MaxNodes]uint64
+	lastSeq [MaxUniverse][MaxUniverse]uint64
 	// slab is the spare capacity frames are cut from: frames are never
 	// reused (decoded entries alias them), so they are carved from large
 	// chunks instead of allocated one by one.
@@ -109,7 +109,7 @@ func (nw *network) encode(m *raft.Message) ([]byte, error) {
 func (nw *network) isBlocked(from, to uint8) bool { return nw.blocked[from][to] }
 
 func (nw *network) clearBlocks() {
-	nw.blocked = [MaxNodes][MaxNodes]bool{}
+	nw.blocked = [MaxUniverse][MaxUniverse]bool{}
 	nw.partition = 0
 }
 

@@ -16,6 +16,36 @@ type simNode struct {
 	id  raft.NodeID
 	idx uint8
 	up  bool
+	// bootstrap: an initial voter, started (and restarted) with the
+	// initial voters as raft.Config.Peers; the others start with none and
+	// join when added.
+	bootstrap bool
+	// conf is the configuration as of the applied index, what a snapshot
+	// taken now records (node.conf): set at start (the snapshot's, or the
+	// bootstrap peers), by every configuration entry applied, and by an
+	// installed snapshot.
+	conf raft.ConfState
+	// coreK identifies the configuration the core was last seen in: the
+	// committed one as of its commit index, canonical configuration coreK
+	// (checker.conf; 0 is the bootstrap one), verified against
+	// raft.Raft.ConfState whenever the commit index crosses a
+	// configuration entry, a snapshot is installed or the node starts.
+	coreK int
+	// coreEmpty: the core was last seen knowing no configuration (a node
+	// that joined, before it learned one).
+	coreEmpty bool
+	// everMember: the node was a member of a committed configuration.
+	everMember bool
+	// handOffLast: while this node leads without being a voter of its
+	// committed configuration (handing off), the last index it had when
+	// that began (0: not handing off).
+	handOffLast raft.Index
+	// grants are the pre-vote grants delivered to the node (MsgPreVoteResp
+	// not rejected, accepted by its core), by the term they carry
+	// (grants[t%4] holds term t); transferTerm is the term of the last
+	// campaign a MsgTimeoutNow started (no pre-vote round).
+	grants       [4]preGrants
+	transferTerm raft.Term
 
 	r     *raft.Raft
 	st    *simStorage
@@ -111,7 +141,7 @@ func parseEnvelope(b []byte) (origin raft.NodeID, req uint64, cmd []byte, err er
 // raftConfig is the core configuration of node n's current incarnation.
 func (w *world) raftConfig(n *simNode) raft.Config {
 	return raft.Config{
-		ID: n.id, Peers: w.ids, Storage: n.st, Applied: n.applied,
+		ID: n.id, Peers: n.peers(w), Storage: n.st, Applied: n.applied,
 		// Each incarnation draws its own election timeouts and numbers its
 		// forwarded proposals from its own base, as the runtime does.
 		Seed:           w.cfg.Seed ^ (n.incarnation * 0x9E3779B97F4A7C15),
@@ -122,6 +152,15 @@ func (w *world) raftConfig(n *simNode) raft.Config {
 	}
 }
 
+// peers is the raft.Config.Peers node n starts with: the initial voters
+// for those, none for the spares (which join).
+func (n *simNode) peers(w *world) []raft.NodeID {
+	if n.bootstrap {
+		return w.bootIDs
+	}
+	return nil
+}
+
 // start (re)creates node n's core from its durable storage, restoring its
 // state machine from the durable snapshot if there is one (and passing
 // Config.Applied = its index, as node does); without one, an empty store
@@ -129,6 +168,12 @@ func (w *world) raftConfig(n *simNode) raft.Config {
 func (w *world) start(n *simNode) {
 	n.store = kv.New(kv.Options{})
 	n.applied, n.appliedTerm, n.appliedHash, n.snapIndex = 0, 0, hashStart, 0
+	// The configuration as of the applied index (node.startConf): the
+	// restored snapshot's, else the bootstrap peers (none for a spare).
+	n.conf = raft.ConfState{}
+	if n.bootstrap {
+		n.conf = w.chk.boot.Clone()
+	}
 	if n.incarnation > 0 {
 		how, raised, err := n.st.restore()
 		if err != nil {
@@ -174,6 +219,13 @@ func (w *world) start(n *simNode) {
 		w.rep.Restarts++
 		// The durable committed prefix must still be the committed log.
 		w.checkCommittedPrefix(n, 1, n.commit)
+	}
+	if w.err == nil {
+		// The core rebuilt its configuration from the snapshot, the peers
+		// and the stored log: it must be the one committed as of its
+		// commit index, and the runtime's the one as of its applied index.
+		w.verifyCoreConf(n, true, "restarted")
+		w.checkAppliedConf(n, "restarted")
 	}
 }
 
@@ -241,6 +293,7 @@ func (w *world) handleReady(n *simNode) {
 		}
 		// 1. A snapshot part: chunks to storage; a complete snapshot is
 		// installed and the state machine restored, before anything else.
+		installed := !rd.Snapshot.IsEmpty()
 		if !w.installSnapshot(n, &rd) {
 			return // the run failed, or the node crashed right after the install
 		}
@@ -258,8 +311,20 @@ func (w *world) handleReady(n *simNode) {
 				n.synced = rd.HardState
 			}
 		}
+		oldCommit := n.commit
 		w.checkWritten(n, rd.Entries)
 		w.checkPersisted(n, rd, prevLast, wasLeader)
+		if w.err != nil {
+			return
+		}
+		// The configuration the core is in: the one committed as of its
+		// commit index.
+		if installed || n.commit != oldCommit {
+			w.verifyCoreConf(n, installed, "")
+		}
+		if w.err == nil && rd.SoftState.Role == raft.RoleLeader && wasLeader && hasConfEntry(rd.Entries) {
+			w.checkPendingConfs(n, "appended a configuration entry")
+		}
 		if w.err != nil {
 			return
 		}
@@ -334,6 +399,18 @@ func (w *world) apply(n *simNode, ents []raft.Entry) {
 			return
 		}
 		if e.Type != raft.EntryNormal {
+			if e.Type == raft.EntryConfChange && !w.cfg.ignoreConfOnApply {
+				// As node.appliedConf: the configuration snapshots record.
+				cs, err := raft.DecodeConfState(e.Data)
+				if err != nil {
+					w.fail("configuration", fmt.Sprintf("node %d applies a malformed configuration entry at index %d: %v", n.id, e.Index, err))
+					return
+				}
+				n.conf = cs
+				if w.checkAppliedConf(n, "applied a configuration entry"); w.err != nil {
+					return
+				}
+			}
 			if w.checkAppliedState(n, c, e.Index); w.err != nil {
 				return
 			}
@@ -380,14 +457,32 @@ func (w *world) checkAppliedState(n *simNode, c *canonEntry, i raft.Index) {
 // of term or leader, as node/loop.go does.
 func (w *world) observe(n *simNode, rd raft.Ready, oldTerm raft.Term) {
 	stale := n.term > oldTerm
+	if rd.SoftState.Role == raft.RoleCandidate && (n.soft.Role != raft.RoleCandidate || n.term > oldTerm) {
+		// A new campaign (a candidate that times out campaigns again
+		// without a change of role when pre-vote is off).
+		if w.campaigned(n); w.err != nil {
+			return
+		}
+	}
 	if rd.SoftState != n.soft {
 		stale = stale || rd.SoftState.Lead != n.soft.Lead
 		newLeader := rd.SoftState.Role == raft.RoleLeader && n.soft.Role != raft.RoleLeader
+		steppedDown := rd.SoftState.Role != raft.RoleLeader && n.soft.Role == raft.RoleLeader
 		n.soft = rd.SoftState
 		w.ev.add(event{t: w.now, kind: evRole, a: uint8(n.id), x: uint64(n.soft.Role), y: uint64(n.term), z: uint64(n.soft.Lead)})
 		if newLeader {
 			w.becameLeader(n)
 		}
+		if steppedDown {
+			n.handOffLast = 0
+		}
+		if steppedDown && n.term == oldTerm && !w.chk.conf(n.coreK).IsVoter(n.id) {
+			// A leader that committed its own removal steps down.
+			w.rep.Churn.RemovedLeaderStepDowns++
+		}
+	}
+	if w.err == nil && n.soft.Role == raft.RoleLeader {
+		w.checkLeaderIsVoter(n)
 	}
 	if stale {
 		for i := 0; i < len(n.waiters); {

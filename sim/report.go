@@ -79,8 +79,10 @@ func (c FaultCounts) String() string {
 // Report summarizes a run that found no violation (or, returned together
 // with a *Violation, the run up to it).
 type Report struct {
-	Seed  uint64
-	Nodes int
+	Seed uint64
+	// Nodes is the initial cluster size; Spares the nodes that start
+	// empty and join when churn adds them.
+	Nodes, Spares int
 	// ValueBytes is the size client values were padded to.
 	ValueBytes int
 	// Steps is the number of faulty-phase steps run; LivenessSteps the
@@ -112,6 +114,8 @@ type Report struct {
 	ReadIndexReads int
 	// Snap describes snapshots, compaction and snapshot transfers.
 	Snap SnapshotStats
+	// Churn describes membership changes and leadership transfers.
+	Churn ChurnStats
 	// Linearizable reports that porcupine accepted the history;
 	// LinearizabilityUnknown that its search timed out.
 	Linearizable           bool
@@ -195,10 +199,10 @@ func (r Report) String() string {
 	case !r.Linearizable:
 		lin = "NOT checked linearizable"
 	}
-	return fmt.Sprintf("seed %d: %d nodes, %d-byte values, %d steps + %d healed, %d elections (max term %d), commit index %d, "+
-		"%d restarts, %d msgs (%d delivered), %d client ops (%d retries, %d pending, %d ReadIndex reads), %s, events %d hash %016x\nsnapshots: %v\nfaults: %v",
-		r.Seed, r.Nodes, r.ValueBytes, r.Steps, r.LivenessSteps, r.Elections, r.MaxTerm, r.Commits, r.Restarts,
-		r.Messages, r.Delivered, r.ClientOps, r.Retries, r.Pending, r.ReadIndexReads, lin, r.Events, r.EventHash, r.Snap, r.Faults)
+	return fmt.Sprintf("seed %d: %d nodes + %d spares, %d-byte values, %d steps + %d healed, %d elections (max term %d), commit index %d, "+
+		"%d restarts, %d msgs (%d delivered), %d client ops (%d retries, %d pending, %d ReadIndex reads), %s, events %d hash %016x\nsnapshots: %v\nmembership: %v\nfaults: %v",
+		r.Seed, r.Nodes, r.Spares, r.ValueBytes, r.Steps, r.LivenessSteps, r.Elections, r.MaxTerm, r.Commits, r.Restarts,
+		r.Messages, r.Delivered, r.ClientOps, r.Retries, r.Pending, r.ReadIndexReads, lin, r.Events, r.EventHash, r.Snap, r.Churn, r.Faults)
 }
 
 // Violation is the error Run returns when a checked property fails.

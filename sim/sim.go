@@ -3,9 +3,11 @@ package sim
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,7 +30,10 @@ type world struct {
 	step   int
 	healed bool // the liveness phase: faults are off
 
-	ids     []raft.NodeID
+	// bootIDs are the initial voters (raft.Config.Peers of the nodes
+	// that bootstrap); nodes are all the nodes of the run, initial voters
+	// and spares.
+	bootIDs []raft.NodeID
 	nodes   []*simNode // nodes[i] has ID i+1
 	net     network
 	clients []*client
@@ -40,6 +45,9 @@ type world struct {
 	// snapEvery, snapMargin, snapPad: the run's snapshot settings
 	// (snapEvery 0: no snapshots).
 	snapEvery, snapMargin, snapPad int
+
+	// transfer is the last leadership transfer requested (churn).
+	transfer pendingTransfer
 
 	ev     eventLog
 	chk    checker
@@ -80,17 +88,32 @@ func Run(cfg Config) (Report, error) {
 
 func newWorld(cfg Config) *world {
 	w := &world{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0xE3B0C44298FC1C14)), ev: newEventLog()}
-	w.rep.Seed, w.rep.Nodes = cfg.Seed, cfg.Nodes
+	w.rep.Seed, w.rep.Nodes, w.rep.Spares = cfg.Seed, cfg.Nodes, cfg.Spares
 	w.chk.written = make(map[indexTerm]prefixSeen)
-	for i := range cfg.Nodes {
-		w.ids = append(w.ids, raft.NodeID(i+1))
-	}
-	for i := range cfg.Nodes {
+	for i := range cfg.Nodes + cfg.Spares {
 		n := &simNode{id: raft.NodeID(i + 1), idx: uint8(i), st: newSimStorage(),
 			period: 1 + w.rng.Int64N(int64(cfg.Faults.SkewMax))}
 		n.st.lies = cfg.lyingDisk
 		w.nodes = append(w.nodes, n)
 	}
+	// Which of the nodes bootstrap the cluster (the others are spares
+	// that join when added) is drawn per seed.
+	for k, i := range w.rng.Perm(len(w.nodes)) {
+		if k < cfg.Nodes {
+			w.nodes[i].bootstrap = true
+		}
+	}
+	for _, n := range w.nodes {
+		if n.bootstrap {
+			w.bootIDs = append(w.bootIDs, n.id)
+		}
+	}
+	w.chk.boot = raft.ConfState{Voters: slices.Clone(w.bootIDs)}
+	w.chk.fake = cfg.fakeConf
+	for _, n := range w.nodes {
+		n.everMember = n.bootstrap
+	}
+	w.rep.Churn.MinVoters, w.rep.Churn.MaxVoters, w.rep.Churn.MaxMembers = cfg.Nodes, cfg.Nodes, cfg.Nodes
 	// The snapshot settings are always drawn, so that setting them does
 	// not change the rest of the run.
 	every, margin := MinSnapshotEntries+w.rng.IntN(MaxSnapshotEntries-MinSnapshotEntries+1), w.rng.IntN(MaxSnapshotMargin+1)
@@ -167,12 +190,21 @@ func (w *world) repro() string {
 	if c.Faults.SkewMax != 0 {
 		s += fmt.Sprintf(" --skew-max %d", c.Faults.SkewMax)
 	}
+	if d.Spares != DefaultSpares {
+		s += fmt.Sprintf(" --spares %d", d.Spares)
+	}
+	switch {
+	case c.Faults.Churn < 0:
+		s += " --no-churn"
+	case c.Faults.Churn > 0:
+		s += fmt.Sprintf(" --churn %g", c.Faults.Churn)
+	}
 	if len(d.Script) > 0 {
 		s += fmt.Sprintf(" --script %s --script-every %d", hex.EncodeToString(d.Script), d.ScriptEvery)
 	}
-	cli := Config{Seed: c.Seed, Nodes: c.Nodes, Steps: c.Steps, Clients: c.Clients, Keys: c.Keys, ValueBytes: c.ValueBytes,
+	cli := Config{Seed: c.Seed, Nodes: c.Nodes, Spares: c.Spares, Steps: c.Steps, Clients: c.Clients, Keys: c.Keys, ValueBytes: c.ValueBytes,
 		NoFaults: c.NoFaults, DisablePreVote: c.DisablePreVote, DisableCheckQuorum: c.DisableCheckQuorum,
-		NoReadIndex: c.NoReadIndex, ReadLease: c.ReadLease, Faults: Faults{SkewMax: c.Faults.SkewMax},
+		NoReadIndex: c.NoReadIndex, ReadLease: c.ReadLease, Faults: Faults{SkewMax: c.Faults.SkewMax, Churn: c.Faults.Churn},
 		Script: c.Script, ScriptEvery: c.ScriptEvery}
 	if !reflect.DeepEqual(cli, c) {
 		s += "  (plus Config fields the CLI does not set: replay with sim.Run)"
@@ -391,41 +423,93 @@ func (w *world) deliver(p packet) {
 		w.ev.add(event{t: w.now, kind: evSnapCorrupt, a: p.from + 1, b: p.to + 1, x: uint64(m.Commit), y: uint64(bit)})
 	}
 	w.ev.add(event{t: w.now, kind: evDeliver, a: p.from + 1, b: p.to + 1, mt: m.Type, x: uint64(m.Term), y: uint64(m.Index), z: uint64(m.Commit)})
+	termBefore := to.r.Term()
 	if err := to.r.Step(w.msg); err != nil {
+		// A core refuses the responses of a node outside its configuration
+		// (a removed node, or one it does not know yet; it takes requests
+		// from anyone): that is the only refusal a correct core's message
+		// may meet.
+		if errors.Is(err, raft.ErrUnknownPeer) && m.Type.IsResponse() && !to.r.ConfState().IsMember(m.From) {
+			w.rep.Churn.NonMemberRefused++
+			w.ev.add(event{t: w.now, kind: evNonMember, a: p.from + 1, b: p.to + 1, mt: m.Type, x: uint64(m.Term)})
+			return
+		}
 		w.fail("peer input", fmt.Sprintf("node %d refused a %v from %d (term %d), sent by a correct core: %v", to.id, m.Type, m.From, m.Term, err))
 		return
+	}
+	switch {
+	case m.Type == raft.MsgPreVoteResp && !m.Reject:
+		to.notePreVoteGrant(m)
+	case m.Type == raft.MsgTimeoutNow && to.r.SoftState().Role == raft.RoleCandidate:
+		to.transferTerm = to.r.Term()
+	}
+	if to.r.Term() > termBefore {
+		w.termRaised(to, m, termBefore)
 	}
 	w.handleReady(to)
 }
 
 // converged reports whether the liveness phase is done: every client
-// operation answered, every node up and holding the same fully committed
-// and applied log.
+// operation answered; a leader, a voter of the configuration its whole
+// (fully committed) log ends in, which is not joint; and every member of
+// that configuration up, holding, committing and applying the same log,
+// its core in the same configuration. Nodes outside the final
+// configuration (removed ones, spares never added) may lag forever.
 func (w *world) converged() bool {
 	for _, c := range w.clients {
 		if c.busy {
 			return false
 		}
 	}
-	last := w.nodes[0].st.lastIndex()
-	for _, n := range w.nodes {
-		if !n.up || n.st.lastIndex() != last || n.commit != last || n.applied != last {
+	l := w.leader()
+	if l == nil {
+		return false
+	}
+	last := l.st.lastIndex()
+	if l.commit != last || l.applied != last || int(last) > len(w.chk.canon) {
+		return false
+	}
+	k := w.chk.confK(last)
+	cs := w.chk.conf(k)
+	if cs.Joint() || !cs.IsVoter(l.id) {
+		return false
+	}
+	for _, id := range cs.Members() {
+		n := w.nodes[id-1]
+		if !n.up || n.st.lastIndex() != last || n.commit != last || n.applied != last || n.coreK != k {
 			return false
 		}
 	}
 	return true
 }
 
-// checkConvergedState compares the replicas' state machines once they
-// applied the same log (skipped if the liveness phase failed).
+// finalMembers is the configuration the converged cluster ends in.
+func (w *world) finalMembers() []raft.NodeID {
+	return w.chk.conf(w.chk.confK(w.leader().st.lastIndex())).Members()
+}
+
+// checkConvergedState compares the state machines of the final
+// configuration's members once they applied the same log (skipped if the
+// liveness phase failed), and the configuration they track as of it.
 func (w *world) checkConvergedState() {
 	if !w.converged() {
 		return
 	}
-	d := w.nodes[0].store.Digest()
-	for _, n := range w.nodes[1:] {
+	members := w.finalMembers()
+	w.rep.Churn.FinalVoters = len(w.chk.conf(w.chk.confK(w.leader().st.lastIndex())).Voters)
+	w.rep.Churn.FinalMembers = len(members)
+	first := w.nodes[members[0]-1]
+	d := first.store.Digest()
+	for _, id := range members[1:] {
+		n := w.nodes[id-1]
 		if n.store.Digest() != d {
-			w.fail("convergence", fmt.Sprintf("nodes 1 and %d applied the same %d entries but hold different kv states", n.id, n.applied))
+			w.fail("convergence", fmt.Sprintf("nodes %d and %d applied the same %d entries but hold different kv states", first.id, n.id, n.applied))
+			return
+		}
+	}
+	for _, id := range members {
+		n := w.nodes[id-1]
+		if w.checkAppliedConf(n, "after the liveness phase"); w.err != nil {
 			return
 		}
 	}
@@ -445,16 +529,27 @@ func (w *world) livenessFailure() string {
 	} else {
 		b.WriteString("the replicas have not converged; ")
 	}
+	latest := w.chk.conf(len(w.chk.confs))
+	fmt.Fprintf(&b, "latest committed configuration %s; ", describeConf(latest))
 	for i, n := range w.nodes {
 		if i > 0 {
 			b.WriteString(", ")
 		}
+		tag := ""
+		switch {
+		case latest.IsVoter(n.id):
+			tag = "voter "
+		case latest.IsMember(n.id):
+			tag = "learner "
+		default:
+			tag = "non-member "
+		}
 		if !n.up {
-			fmt.Fprintf(&b, "node %d down", n.id)
+			fmt.Fprintf(&b, "%snode %d down", tag, n.id)
 			continue
 		}
-		fmt.Fprintf(&b, "node %d %v term %d lead %d last %d commit %d applied %d", n.id, n.soft.Role, n.term,
-			n.soft.Lead, n.st.lastIndex(), n.commit, n.applied)
+		fmt.Fprintf(&b, "%snode %d %v term %d lead %d last %d commit %d applied %d conf %s", tag, n.id, n.soft.Role, n.term,
+			n.soft.Lead, n.st.lastIndex(), n.commit, n.applied, describeConf(w.coreConf(n)))
 	}
 	return b.String()
 }

@@ -106,9 +106,12 @@ func (w *world) maybeSnapshot(n *simNode) {
 		stale = prev[simSnapHeader : simSnapHeader+int(binary.LittleEndian.Uint32(prev[len(simSnapMagic)+8:]))]
 	}
 	data, digest := w.encodeSnapshot(n, stale)
-	// The membership is static in the simulator, so the configuration in
-	// effect is also the one as of the applied index.
-	at := raft.SnapshotMeta{Index: n.applied, Term: n.appliedTerm, Conf: n.r.ConfState()}
+	// The snapshot records the configuration as of the applied index, as
+	// node does; the core's (as of its commit index) may be ahead of it.
+	if w.checkAppliedConf(n, "takes a snapshot"); w.err != nil {
+		return
+	}
+	at := raft.SnapshotMeta{Index: n.applied, Term: n.appliedTerm, Conf: n.conf}
 	meta, err := n.st.SaveSnapshot(at, data)
 	if err != nil {
 		w.fail("storage", fmt.Sprintf("node %d: snapshot at index %d (term %d): %v", n.id, n.applied, n.appliedTerm, err))
@@ -240,7 +243,19 @@ func (w *world) restoreState(n *simNode, meta raft.SnapshotMeta, data []byte, ho
 		return
 	}
 	c.seqSet, c.seqHash = true, hash
+	// The configuration it carries must be the one committed as of its
+	// index (or none, if no configuration entry precedes it: a snapshot
+	// of a node that joined and never saw the bootstrap configuration).
+	if w.checkSnapConf(n, meta, how); w.err != nil {
+		return
+	}
 	n.store, n.applied, n.appliedTerm, n.appliedHash, n.snapIndex = store, meta.Index, meta.Term, hash, meta.Index
+	if !meta.Conf.IsEmpty() {
+		n.conf = meta.Conf.Clone()
+	}
+	if w.checkAppliedConf(n, how+" a snapshot"); w.err != nil {
+		return
+	}
 	w.checkStateAt(n, meta.Index, digest, how+" a snapshot")
 }
 

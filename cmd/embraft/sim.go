@@ -28,6 +28,9 @@ type simFlags struct {
 	readLease       bool
 	skewMax         int
 	noCheckQuorum   bool
+	spares          int
+	churn           float64
+	noChurn         bool
 	script          string
 	scriptEvery     int
 	quiet           bool
@@ -52,6 +55,9 @@ func parseSimFlags(args []string, out io.Writer) (simFlags, sim.Config, error) {
 	fs.BoolVar(&f.readLease, "read-lease", false, "turn on the cores' read leases (equal clock rates unless --skew-max is set)")
 	fs.IntVar(&f.skewMax, "skew-max", 0, "nodes tick every 1..N units (default 3; 1 with --read-lease)")
 	fs.BoolVar(&f.noCheckQuorum, "no-check-quorum", false, "run the cores without check-quorum")
+	fs.IntVar(&f.spares, "spares", sim.DefaultSpares, fmt.Sprintf("nodes that start empty and join when churn adds them (0-%d)", sim.MaxSpares))
+	fs.Float64Var(&f.churn, "churn", 0, "per-step probability of a membership change or leadership transfer (0: the default, 0.006)")
+	fs.BoolVar(&f.noChurn, "no-churn", false, "no membership changes or leadership transfers")
 	fs.StringVar(&f.script, "script", "", "fault script (hex bytes, as FuzzCluster finds them) instead of random faults")
 	fs.IntVar(&f.scriptEvery, "script-every", 0, "steps between script actions (default: spread over --steps)")
 	fs.BoolVar(&f.quiet, "quiet", false, "campaign: no progress line")
@@ -61,7 +67,13 @@ func parseSimFlags(args []string, out io.Writer) (simFlags, sim.Config, error) {
 	cfg := sim.Config{Seed: f.seed, Nodes: f.nodes, Steps: f.steps, Clients: f.clients, Keys: f.keys,
 		ValueBytes: f.valueBytes, NoFaults: f.noFaults, ScriptEvery: f.scriptEvery,
 		DisablePreVote: f.noPreVote, DisableCheckQuorum: f.noCheckQuorum, NoReadIndex: f.noReadIndex,
-		ReadLease: f.readLease, Faults: sim.Faults{SkewMax: f.skewMax}}
+		ReadLease: f.readLease, Faults: sim.Faults{SkewMax: f.skewMax, Churn: f.churn}, Spares: f.spares}
+	if f.spares == 0 {
+		cfg.Spares = -1 // sim.Config: 0 takes the default, negative means none
+	}
+	if f.noChurn {
+		cfg.Faults.Churn = -1
+	}
 	switch {
 	case fs.NArg() > 0:
 		return f, cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -77,6 +89,10 @@ func parseSimFlags(args []string, out io.Writer) (simFlags, sim.Config, error) {
 		return f, cfg, errors.New("--seeds must be >= 0 and --workers >= 1")
 	case f.skewMax < 0:
 		return f, cfg, errors.New("--skew-max must be >= 0")
+	case f.spares < 0 || f.spares > sim.MaxSpares:
+		return f, cfg, fmt.Errorf("--spares must be 0..%d", sim.MaxSpares)
+	case f.churn < 0 || f.churn > 1:
+		return f, cfg, errors.New("--churn must be a probability, 0..1")
 	case f.scriptEvery < 0:
 		return f, cfg, errors.New("--script-every must be >= 0")
 	}
@@ -141,6 +157,8 @@ type campaign struct {
 	elections, restarts int64
 	msgs, applied       uint64
 	maxTerm, maxCommit  uint64
+	snap                sim.SnapshotStats
+	churn               sim.ChurnStats
 	violations          []seedResult
 	byProperty          map[string]int
 	invalid             error
@@ -214,6 +232,8 @@ func (c *campaign) add(r seedResult) {
 	c.applied += rep.Applied
 	c.maxTerm = max(c.maxTerm, uint64(rep.MaxTerm))
 	c.maxCommit = max(c.maxCommit, uint64(rep.Commits))
+	c.snap.Add(rep.Snap)
+	c.churn.Add(rep.Churn)
 	if rep.LinearizabilityUnknown {
 		c.unknownLin++
 	}
@@ -267,6 +287,19 @@ func (c *campaign) table() int {
 	row("entries applied", "%d (max commit index %d)", c.applied, c.maxCommit)
 	row("client ops checked", "%d (%d retries, %d pending)", c.ops, c.retry, c.pending)
 	row("  gets served by ReadIndex", "%d", c.readIndexReads)
+	s := c.snap
+	row("snapshots taken", "%d (%d compactions; longest stored log %d)", s.Taken, s.Compactions, s.MaxLogLen)
+	row("snapshot transfers", "%d sent, %d installed, %d refused as damaged", s.Sent, s.Installed, s.Bad)
+	row("restarts from a snapshot", "%d", s.Restored)
+	ch := c.churn
+	row("membership events", "%d (%d found no leader), %d changes proposed, %d committed", ch.Attempts, ch.NoLeader, ch.Proposed, ch.Committed)
+	row("  joint configurations", "%d entered, %d left", ch.JointEntered, ch.JointLeft)
+	row("  requests accepted", "%s", ch.KindString())
+	row("  requests refused", "%s", ch.RejectString())
+	row("  nodes re-added", "%d", ch.ReAdded)
+	row("  leadership transfers", "%d requested, %d completed", ch.TransfersRequested, ch.TransfersCompleted)
+	row("  removed leaders", "%d handed off, %d stepped down", ch.HandOffs, ch.RemovedLeaderStepDowns)
+	row("  voters", "%d..%d (members up to %d)", ch.MinVoters, ch.MaxVoters, ch.MaxMembers)
 	if c.unknownLin > 0 {
 		row("linearizability timed out", "%d", c.unknownLin)
 	}
