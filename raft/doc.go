@@ -91,7 +91,12 @@
 // commitment need a majority of both voter sets, and the leader appends the
 // entry that leaves it as soon as the joint one commits (§4.3). Learners
 // receive the log but neither vote nor count. A leader that is no longer a
-// voter steps down; nodes outside the configuration cannot campaign. Vote
+// voter hands off: it leads on, without counting itself or taking
+// proposals (ErrBusy), until a voter of the new configuration holds its
+// whole log, then tells it to campaign (MsgTimeoutNow), retrying every
+// election timeout; stepping down at once could leave voters that missed
+// the commit needing its vote, which its longer log refuses. Nodes
+// outside the configuration cannot campaign. Vote
 // requests are answered whoever sends them (a node may be a voter of a
 // configuration the receiver has not learned yet): a removed node cannot
 // disrupt the cluster because its log lacks its removal, pre-vote keeps it

@@ -72,6 +72,17 @@
 // refused. Frames are delivered in order of their (random) delivery time,
 // which reorders them naturally.
 //
+// # Membership churn
+//
+// Besides the Nodes initial voters, Config.Spares further nodes run from
+// the start knowing no configuration (they join when a change adds them);
+// which IDs bootstrap is drawn per seed. At Faults.Churn per step of the
+// faulty phase the current leader is asked (ProposeConfChange,
+// TransferLeadership) to add a learner, promote one, add a voter, remove
+// a member or itself, make a joint change of two or more voters, or
+// transfer leadership. Removed nodes keep running and may come back with
+// their old log. Report.Churn counts requests, outcomes and refusals.
+//
 // # Faults
 //
 // Every kind is on by default (see DefaultFaults; zero selects the default,
@@ -167,7 +178,17 @@
 //   - sessions: no answer is StaleSequence, SessionExpired or BadCommand;
 //   - codec: every frame decodes and re-encodes identically, corrupted
 //     frames are refused; the cores never refuse a message a correct core
-//     sent.
+//     sent;
+//   - configurations, derived from the committed log alone: every core is
+//     in the configuration committed as of its commit index, and every
+//     snapshot carries the one as of its index; each committed
+//     configuration follows from the previous by a legal change; a leader
+//     has at most one configuration entry pending; candidates and leaders
+//     are voters; pre-votes, votes and commits are counted by a majority
+//     of every voter set (both halves of a joint configuration); a leader
+//     whose removal committed appends nothing while it hands off; a
+//     non-member raises a member's term only as that term's leader or a
+//     checked candidate.
 //
 // At the end of the run:
 //
