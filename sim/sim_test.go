@@ -31,6 +31,7 @@ func TestSimSeeds(t *testing.T) {
 	var mu sync.Mutex
 	var total FaultCounts
 	var snap SnapshotStats
+	var churn ChurnStats
 	var ops, elections, withInstall int
 	start := time.Now()
 	t.Cleanup(func() {
@@ -40,6 +41,7 @@ func TestSimSeeds(t *testing.T) {
 		t.Logf("%d seeds x %d steps in %v (%.0f seeds/min on %d CPUs): %d client ops checked, %d elections; faults: %v; snapshots: %v",
 			n, DefaultSteps, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Minutes(),
 			runtime.GOMAXPROCS(0), ops, elections, total, snap)
+		t.Logf("membership: %v", churn)
 		for k, v := range total {
 			if v == 0 {
 				t.Errorf("fault kind %v never injected over %d seeds", FaultKind(k), n)
@@ -57,6 +59,17 @@ func TestSimSeeds(t *testing.T) {
 		case total[FaultCrashInTransfer] == 0 || total[FaultLostSnapshot] == 0:
 			t.Errorf("no crash during a snapshot transfer over %d seeds: %v", n, total)
 		}
+		// And membership churn: every kind of request accepted, joint
+		// configurations entered and left, removed nodes re-added,
+		// transfers completed, removed leaders handing off.
+		for k, v := range churn.ByKind {
+			if v == 0 {
+				t.Errorf("over %d seeds, no %s request was accepted: %v", n, churnNames[k], churn)
+			}
+		}
+		if churn.Committed == 0 || churn.JointLeft == 0 || churn.ReAdded == 0 || churn.TransfersCompleted == 0 || churn.HandOffs == 0 {
+			t.Errorf("over %d seeds, membership changes were not all exercised: %v", n, churn)
+		}
 	})
 	for seed := 1; seed <= n; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
@@ -71,6 +84,7 @@ func TestSimSeeds(t *testing.T) {
 			mu.Lock()
 			total.Add(rep.Faults)
 			snap.Add(rep.Snap)
+			churn.Add(rep.Churn)
 			if rep.Snap.Installed > 0 {
 				withInstall++
 			}
