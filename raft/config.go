@@ -88,7 +88,10 @@ type Config struct {
 	// ElectionTicks-LeaseMarginTicks ticks ago. Safe only if no node's
 	// clock runs faster than the leader's by more than the margin over an
 	// election timeout (followers ignore candidates for ElectionTicks after
-	// hearing the leader). Requires check-quorum.
+	// hearing the leader). Requires check-quorum. A leader that has
+	// handed leadership over (TransferLeadership, or its removal) stops
+	// using its lease for the rest of its term: the target's campaign
+	// overrides the followers' lease.
 	ReadLease bool
 	// LeaseMarginTicks is the clock-drift allowance of ReadLease (default
 	// ElectionTicks/10, at least 1).

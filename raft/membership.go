@@ -332,8 +332,19 @@ func (r *Raft) maybeTimeoutNow(pr *progress) {
 		return
 	}
 	if pr.match == r.log.lastIndex() {
-		r.send(Message{Type: MsgTimeoutNow, To: pr.id})
+		r.sendTimeoutNow(pr.id)
 		return
 	}
 	r.maybeSendAppend(pr, true)
+}
+
+// sendTimeoutNow tells the transfer target to campaign at once. Its
+// campaign overrides the followers' leader lease (MsgVote with the
+// transfer flag), so this leader may be deposed while a quorum's last
+// echo is still fresh: its read lease proves nothing any more, and reads
+// go through a ReadIndex round (which a deposed leader cannot complete)
+// for the rest of its term.
+func (r *Raft) sendTimeoutNow(to NodeID) {
+	r.leaseRevoked = true
+	r.send(Message{Type: MsgTimeoutNow, To: to})
 }

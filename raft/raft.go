@@ -100,6 +100,9 @@ type Raft struct {
 	// at most an election timeout (transferElapsed ticks so far).
 	leadTransferee  NodeID
 	transferElapsed int
+	// leaseRevoked: this leader sent MsgTimeoutNow in its term, so its
+	// read lease no longer holds (sendTimeoutNow).
+	leaseRevoked bool
 
 	stats Stats
 }
@@ -211,6 +214,7 @@ func (r *Raft) reset(term Term) {
 	r.reads = r.reads[:0]
 	r.readRoundPending = false
 	r.leadTransferee, r.transferElapsed = None, 0
+	r.leaseRevoked = false
 }
 
 func (r *Raft) becomeFollower(term Term, lead NodeID) {

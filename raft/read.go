@@ -106,6 +106,9 @@ func (r *Raft) answerRead(rq readRequest) {
 // leaseValid reports whether a quorum echoed a heartbeat sent recently
 // enough that no other leader can have been elected since (see ReadLease).
 func (r *Raft) leaseValid() bool {
+	if r.leaseRevoked {
+		return false
+	}
 	q := r.quorumAck()
 	sent := r.hbSent[q%hbRingSize]
 	if q == 0 || sent.seq != q {

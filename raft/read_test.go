@@ -229,3 +229,50 @@ func TestReadLeaseRestartedVoterWaits(t *testing.T) {
 		}
 	}
 }
+
+// TestReadLeaseEndsWithTransfer: a leadership transfer overrides the
+// followers' leader lease (the target's MsgVote carries the transfer
+// flag), so once a leader has sent MsgTimeoutNow its lease proves
+// nothing: the target can be elected, and commit writes, while the old
+// leader's last quorum echo is still fresh. Here the old leader hears
+// nothing more (links towards it cut), the target wins and commits "b",
+// and a read at the old leader must not be answered from its lease.
+func TestReadLeaseEndsWithTransfer(t *testing.T) {
+	nw := newNetwork(t, 3, 1, func(c *Config) { c.ReadLease = true })
+	for i := 0; i < 100 && nw.leader() == None; i++ {
+		nw.tick(1)
+	}
+	lead := nw.leader()
+	if lead == None {
+		t.Fatal("no leader elected")
+	}
+	nw.propose(lead, "a")
+	nw.tick(2) // heartbeats echoed: lease held
+	old := nw.node(lead)
+	to := nw.ids[0]
+	if to == lead {
+		to = nw.ids[1]
+	}
+	if err := old.TransferLeadership(to); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range nw.ids {
+		if o != lead {
+			nw.cut[[2]NodeID{o, lead}] = true
+		}
+	}
+	nw.settle()
+	if nw.node(to).role != RoleLeader || old.role != RoleLeader {
+		t.Fatalf("setup: target %d is %v, old leader %d is %v; want both leaders (of different terms)",
+			to, nw.node(to).role, lead, old.role)
+	}
+	nw.propose(to, "b")
+	if err := old.ReadIndex(7); err != nil {
+		t.Fatal(err)
+	}
+	nw.settle()
+	if rs, ok := readOf(nw, lead, 7); ok {
+		t.Fatalf("the old leader answered a read at index %d from its lease after handing leadership to %d, which committed index %d",
+			rs.Index, to, nw.node(to).log.committed)
+	}
+}

@@ -186,7 +186,7 @@ func (r *Raft) handleAppendResponse(m Message, pr *progress) {
 	for r.maybeSendAppend(pr, false) {
 	}
 	if pr.id == r.leadTransferee && pr.match == r.log.lastIndex() {
-		r.send(Message{Type: MsgTimeoutNow, To: pr.id})
+		r.sendTimeoutNow(pr.id)
 	}
 }
 
