@@ -96,8 +96,12 @@
 // whole log, then tells it to campaign (MsgTimeoutNow), retrying every
 // election timeout; stepping down at once could leave voters that missed
 // the commit needing its vote, which its longer log refuses. Nodes
-// outside the configuration cannot campaign. Vote
-// requests are answered whoever sends them (a node may be a voter of a
+// outside the configuration cannot campaign. A refused vote carries the
+// responder's commit index and its term, and a candidate whose log holds
+// that entry commits up to it: a voter that missed the commit of the
+// configuration that removed the responder learns it there instead of
+// waiting for that vote for ever. Vote requests are answered whoever
+// sends them (a node may be a voter of a
 // configuration the receiver has not learned yet): a removed node cannot
 // disrupt the cluster because its log lacks its removal, pre-vote keeps it
 // from raising terms, and the leader lease of check-quorum makes members

@@ -39,6 +39,12 @@ func (r *Raft) campaign(pre, transfer bool) {
 }
 
 func (r *Raft) winElection(pre bool) {
+	if !r.promotable() {
+		// Unreachable (learnCommit makes a removed candidate a follower);
+		// a leader that is not a voter must come from a hand-off instead.
+		r.becomeFollower(r.term, None)
+		return
+	}
 	if pre {
 		r.campaign(false, false)
 		return
@@ -59,7 +65,7 @@ func (r *Raft) handleVoteRequest(m Message) {
 		(r.vote == None && r.lead == None) ||
 		(m.Type == MsgPreVote && m.Term > r.term)
 	if !canVote || (!bugVoteIgnoresLog && !r.log.isUpToDate(m.Index, m.LogTerm)) {
-		r.send(Message{Type: resp, To: m.From, Reject: true})
+		r.refuseVote(resp, m.From)
 		return
 	}
 	// The grant carries the requested term: for a pre-vote that is a term
@@ -68,6 +74,36 @@ func (r *Raft) handleVoteRequest(m Message) {
 	if m.Type == MsgVote {
 		r.electionElapsed = 0
 		r.vote = m.From
+	}
+}
+
+// refuseVote refuses a vote or pre-vote, telling the candidate our commit
+// index and the term of the entry there (learnCommit).
+func (r *Raft) refuseVote(typ MessageType, to NodeID) {
+	m := Message{Type: typ, To: to, Reject: true}
+	if t, err := r.log.term(r.log.committed); err == nil {
+		m.Commit, m.LogTerm = r.log.committed, t
+	}
+	r.send(m)
+}
+
+// learnCommit takes the commit index a refused vote carries. That an entry
+// is committed is a fact whoever states it, and a log that holds the entry
+// (same index and term) holds, by log matching, the same prefix: so a node
+// whose log matches there may commit up to it. Why it matters:
+// configurations take effect when committed, and a voter that missed the
+// commit of the entry removing the voter it asks would otherwise need that
+// node's vote for ever, which it refuses while its log is longer (a leader
+// that lost its quorum while handing off after its own removal, or any
+// node removed right after storing more entries than the remaining voter).
+func (r *Raft) learnCommit(m Message) {
+	if r.role == RoleLeader || m.Commit <= r.log.committed || !r.log.matchTerm(m.Commit, m.LogTerm) {
+		return
+	}
+	r.commitTo(m.Commit)
+	if r.role != RoleFollower && !r.promotable() {
+		// The commit removed this candidate: it stops campaigning.
+		r.becomeFollower(r.term, None)
 	}
 }
 

@@ -163,7 +163,7 @@ func (r *Raft) setConf(cs ConfState) {
 		r.leadTransferee = None
 	}
 	if r.role == RoleLeader && !r.promotable() {
-		r.handOff()
+		r.handOff(None)
 	}
 }
 
@@ -176,14 +176,20 @@ func (r *Raft) setConf(cs ConfState) {
 // remaining voters of the commit is lost, they still need the removed
 // node's vote, which it refuses them while its log is longer. Proposals
 // fail with ErrBusy meanwhile; check-quorum still ends a hand-off to
-// voters that cannot be reached.
-func (r *Raft) handOff() {
+// voters that cannot be reached. A retry (the previous target, failed,
+// not taking over within an election timeout) picks another voter if
+// there is one, so that a target that crashed cannot keep it leading, and
+// refusing everything, for ever.
+func (r *Raft) handOff(failed NodeID) {
 	var best *progress
 	for i := range r.prs {
 		pr := &r.prs[i]
-		if pr.id != r.id && pr.voter && (best == nil || pr.match > best.match) {
+		if pr.id != r.id && pr.voter && pr.id != failed && (best == nil || pr.match > best.match) {
 			best = pr
 		}
+	}
+	if best == nil && failed != None {
+		best = r.progressOf(failed) // the only other voter: try it again
 	}
 	if best == nil { // no voter to hand to (cannot happen: configurations have one)
 		r.becomeFollower(r.term, None)

@@ -483,3 +483,107 @@ func TestPromotedLearnerLeavesLease(t *testing.T) {
 		}
 	}
 }
+
+// A refused vote carries the responder's commit index and the term there;
+// the candidate commits up to it only if its log holds that very entry
+// (log matching), and a refusal states it whatever the refusal's term.
+func TestLearnCommitFromRefusedVote(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		commit  Index
+		logTerm Term
+		term    Term
+		want    Index
+	}{
+		{"matching entry", 3, 2, 3, 3},
+		{"matching entry, stale refusal", 3, 2, 1, 3},
+		{"other term at that index", 3, 3, 3, 1},
+		{"beyond our log", 5, 2, 3, 1},
+		{"below our commit", 1, 1, 3, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPaperNode(t, 1, 3, paperEnts(1, 1, 2), HardState{Term: 3, Commit: 1})
+			p.step(Message{Type: MsgPreVoteResp, From: 2, Term: c.term, Reject: true, Commit: c.commit, LogTerm: c.logTerm})
+			if got := p.r.log.committed; got != c.want {
+				t.Fatalf("commit %d after a refusal stating commit %d of term %d; want %d", got, c.commit, c.logTerm, c.want)
+			}
+		})
+	}
+	// And the refusal says it: a voter with a longer log refuses with its
+	// commit index.
+	p := newPaperNode(t, 1, 3, paperEnts(1, 1, 2), HardState{Term: 3, Commit: 2})
+	p.step(Message{Type: MsgVote, From: 2, Term: 4, Index: 1, LogTerm: 1})
+	out := p.flush()
+	if len(out) != 1 || out[0].Type != MsgVoteResp || !out[0].Reject || out[0].Commit != 2 || out[0].LogTerm != 1 {
+		t.Fatalf("refusal %+v; want a MsgVoteResp refusal carrying commit 2 of term 1", out)
+	}
+}
+
+// A removed leader whose hand-off target dies (its MsgTimeoutNow lost, it
+// never answers again) hands off to another voter at the retry: picking
+// the same target again would keep it leading, refusing every proposal
+// with ErrBusy, for as long as the rest keep check-quorum satisfied.
+func TestHandOffRetriesAnotherVoter(t *testing.T) {
+	nw := newMemberNetwork(t, 5, 5, 9)
+	nw.elect(1)
+	nw.propose(1, "a")
+	if _, err := nw.node(1).ProposeConfChange(ConfChange{ConfRemove, 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Settle, but lose the first MsgTimeoutNow and cut its target off.
+	target := None
+	for steps := 0; steps < 100000; steps++ {
+		moved := false
+		for _, id := range nw.ids {
+			for nw.process(id) {
+				moved = true
+			}
+		}
+		if i := slices.IndexFunc(nw.queue, func(m Message) bool { return m.Type == MsgTimeoutNow }); i >= 0 && target == None {
+			target = nw.queue[i].To
+			nw.queue = slices.Delete(nw.queue, i, i+1)
+			nw.isolate(target)
+		}
+		if len(nw.queue) > 0 {
+			nw.deliverOne()
+			moved = true
+		}
+		if !moved {
+			break
+		}
+	}
+	if target == None || nw.node(1).role != RoleLeader || nw.node(1).ConfState().IsVoter(1) {
+		t.Fatalf("setup: target %d, node 1 %v in %v; want a hand-off under way", target, nw.node(1).role, nw.node(1).ConfState())
+	}
+	nw.tick(3 * nw.node(1).cfg.ElectionTicks)
+	l := nw.leader()
+	if l == None || l == 1 || l == target {
+		t.Fatalf("leader %d after the hand-off to %d failed; want another voter", l, target)
+	}
+	// The new leader can now remove the dead node.
+	if _, err := nw.node(l).ProposeConfChange(ConfChange{ConfRemove, target}); err != nil {
+		t.Fatalf("removing the dead target at the new leader %d: %v", l, err)
+	}
+}
+
+// A candidate whose commit index advances, by a refused vote, past the
+// configuration that removes it stops campaigning: it must not win with
+// the votes of the new configuration (it would lead as a non-member).
+func TestCandidateRemovedByLearnedCommitStops(t *testing.T) {
+	cs := ConfState{Voters: []NodeID{2, 3, 4, 5}}
+	ents := []Entry{{Index: 1, Term: 1, Type: EntryNoop},
+		{Index: 2, Term: 1, Type: EntryConfChange, Data: AppendConfState(nil, cs)}}
+	p := newPaperNode(t, 1, 5, ents, HardState{Term: 1, Commit: 1}, func(c *Config) { c.DisablePreVote = true })
+	p.r.Campaign()
+	p.flush()
+	if p.r.role != RoleCandidate {
+		t.Fatalf("setup: role %v", p.r.role)
+	}
+	p.step(Message{Type: MsgVoteResp, From: 2, Term: p.r.term, Reject: true, Commit: 2, LogTerm: 1})
+	for _, id := range []NodeID{3, 4, 5} {
+		p.step(Message{Type: MsgVoteResp, From: id, Term: p.r.term})
+	}
+	if p.r.role != RoleFollower || !p.r.ConfState().Equal(cs) {
+		t.Fatalf("role %v in %v; want a follower of %v", p.r.role, p.r.ConfState(), cs)
+	}
+}

@@ -302,9 +302,10 @@ func (r *Raft) tickHeartbeat() {
 	}
 	if r.leadTransferee != None {
 		if r.transferElapsed++; r.transferElapsed >= r.cfg.ElectionTicks {
+			failed := r.leadTransferee
 			r.leadTransferee = None // the transfer failed; lead on
 			if !r.promotable() {
-				r.handOff() // or hand off again, perhaps to another voter
+				r.handOff(failed) // or hand off again, to another voter
 			}
 		}
 	}

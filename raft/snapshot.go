@@ -186,13 +186,27 @@ func (r *Raft) readChunk(pr *progress, n uint64) ([]byte, error) {
 // handleSnapshotResponse moves pr's transfer on. A refusal carries the
 // follower's offset: the leader goes back to it once (later refusals of the
 // same offset are for chunks already in flight).
+//
+// An offset beyond snapSent is not stale: a rewind (a refusal, a heartbeat
+// without progress, ReportUnreachable) moves snapSent back while chunks
+// sent before it still arrive, and a progress rebuilt for a re-added member
+// starts at 0 while the follower keeps its incoming snapshot. The follower
+// holds its offset's bytes in order, so the leader goes on from there
+// (were the answer older than a follower restart, the next chunk is
+// refused with the real offset). Ignoring it could stall the transfer for
+// good: snapSent never passes snapAcked + snapWindowBytes, and a follower
+// ahead of that answers every chunk as a duplicate.
 func (r *Raft) handleSnapshotResponse(m Message, pr *progress) {
 	off := uint64(m.Commit)
-	if pr.state != StateSnapshot || m.Index != pr.snap.Index || m.LogTerm != pr.snap.Term || off > pr.snapSent {
+	total := uint64(len(pr.snapHdr)) + pr.snap.Size + snapTrailerBytes
+	if pr.state != StateSnapshot || m.Index != pr.snap.Index || m.LogTerm != pr.snap.Term || off > total {
 		return // stale, or for another transfer
 	}
 	if off > pr.snapAcked {
 		pr.snapAcked = off
+	}
+	if pr.snapSent < pr.snapAcked {
+		pr.snapSent = pr.snapAcked // sent before a rewind, and received
 	}
 	if m.Reject && off != pr.snapRewound {
 		pr.snapAcked = off // the follower may have lost what it had (a restart)

@@ -384,3 +384,65 @@ func TestStartRaisesTermToLog(t *testing.T) {
 		t.Fatalf("the raised term is not persisted: %+v", rd.HardState)
 	}
 }
+
+// A stale refusal (a delayed copy of an early answer) sends the leader back
+// to an offset far behind the follower, which still receives the chunks
+// sent before: its answers, beyond what the leader has sent since, must move
+// the transfer on rather than be dropped as stale (sim seed 6052: the
+// leader, limited to snapAcked + its window, never again reached the
+// follower's offset, and the follower answered every chunk as a duplicate).
+func TestSnapshotAckBeyondRewind(t *testing.T) {
+	nw := newNetwork(t, 3, 1, func(c *Config) { c.MaxInflightMsgs = 2 })
+	nw.snapEvery, nw.snapMargin = 50, 5
+	nw.elect(1)
+	nw.isolate(3)
+	for i := range 300 {
+		nw.propose(1, payload(i))
+	}
+	nw.heal()
+	lead, f := nw.node(1), nw.node(3)
+	window := lead.snapWindowBytes()
+	for i := 0; i < 1000 && lead.progressOf(3).state != StateSnapshot; i++ {
+		if len(nw.queue) == 0 {
+			lead.Tick()
+		} else {
+			nw.deliverOne()
+		}
+		for _, id := range nw.ids {
+			for nw.process(id) {
+			}
+		}
+	}
+	pr := lead.progressOf(3)
+	if pr.state != StateSnapshot {
+		t.Fatal("no snapshot transfer started")
+	}
+	hdr := uint64(len(pr.snapHdr))
+	if total := hdr + pr.snap.Size + snapTrailerBytes; total < hdr+3*window {
+		t.Fatalf("stream of %d bytes: want more than three windows of %d", total, window)
+	}
+	// Deliver in order until the follower holds more than two windows.
+	for f.incoming.received <= hdr+2*window {
+		if len(nw.queue) == 0 {
+			t.Fatalf("transfer stalled at %d", f.incoming.received)
+		}
+		nw.deliverOne()
+		for _, id := range nw.ids {
+			for nw.process(id) {
+			}
+		}
+	}
+	// The old refusal of offset hdr arrives; what is in flight is lost.
+	if err := lead.Step(Message{Type: MsgSnapResp, From: 3, To: 1, Term: lead.term, Index: pr.snap.Index,
+		LogTerm: pr.snap.Term, Commit: Index(hdr), Reject: true}); err != nil {
+		t.Fatal(err)
+	}
+	for nw.process(1) {
+	}
+	nw.queue = nw.queue[:0]
+	nw.converge(100)
+	nw.checkApplied()
+	if s := f.Status().Stats; s.SnapshotsInstalled != 1 {
+		t.Fatalf("follower installed %d snapshots, want 1", s.SnapshotsInstalled)
+	}
+}

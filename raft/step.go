@@ -14,6 +14,9 @@ func (r *Raft) Step(m Message) error {
 	if m.Type == MsgProp || m.Type == MsgPropResp {
 		return r.step(m) // proposals are not bound to a term
 	}
+	if (m.Type == MsgVoteResp || m.Type == MsgPreVoteResp) && m.Reject {
+		r.learnCommit(m) // whatever the term: a commit is a fact
+	}
 	switch {
 	case m.Term > r.term:
 		if !r.onHigherTerm(m) {
@@ -150,13 +153,13 @@ func (r *Raft) onLowerTerm(m Message) {
 	case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap:
 		r.send(Message{Type: MsgAppResp, To: m.From})
 	case m.Type == MsgPreVote:
-		r.send(Message{Type: MsgPreVoteResp, To: m.From, Reject: true})
+		r.refuseVote(MsgPreVoteResp, m.From)
 	case m.Type == MsgVote:
 		// §5.1: the refusal carries our term, which the candidate adopts.
 		// Without it a candidate that never hears from us otherwise (we
 		// campaign in a stale configuration that excludes it) keeps
 		// campaigning below our term, for ever, when pre-vote is off.
-		r.send(Message{Type: MsgVoteResp, To: m.From, Reject: true})
+		r.refuseVote(MsgVoteResp, m.From)
 	}
 }
 

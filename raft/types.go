@@ -56,12 +56,16 @@ const (
 	// last log entry (§5.4.1). Reject set marks a campaign started by a
 	// leadership transfer (see MsgTimeoutNow).
 	MsgVote MessageType = 3
-	// MsgVoteResp answers MsgVote; Reject=false grants the vote.
+	// MsgVoteResp answers MsgVote; Reject=false grants the vote. A refusal
+	// carries the responder's commit index in Commit and the term of the
+	// entry there in LogTerm, which the candidate may commit up to if its
+	// log holds that entry.
 	MsgVoteResp MessageType = 4
 	// MsgPreVote asks whether a vote would be granted for Term without
 	// anyone changing term (dissertation §9.6).
 	MsgPreVote MessageType = 5
-	// MsgPreVoteResp answers MsgPreVote.
+	// MsgPreVoteResp answers MsgPreVote (a refusal carries Commit and
+	// LogTerm as MsgVoteResp's does).
 	MsgPreVoteResp MessageType = 6
 	// MsgHeartbeat asserts leadership; Commit is min(follower match, commit).
 	// Index is the leader's heartbeat sequence number, echoed in the

@@ -363,3 +363,66 @@ func TestCoreLowerTermVoteAnswered(t *testing.T) {
 		t.Errorf("%d of %d seeds: 1 never answers 3's lower-term vote requests, and 3 never learns 1's term", stuck, seeds)
 	}
 }
+
+// TestCoreVoterLearnsCommitFromRefusal: the removed node's refusal tells
+// the remaining voter that its removal committed. Bootstrap {1, 2}; leader
+// 2 removed itself (entry 2, configuration {1}), appended entry 3, and
+// committed 2 with 1's acknowledgement; then it lost its quorum (1 cut off
+// for an election timeout: check-quorum) before handing off, and no
+// message told 1 that 2 committed. 1 is still in {1, 2} and needs 2's
+// vote; 2 refuses it (its log, ending at 3, is longer) and, no longer a
+// voter, never campaigns. Found by a 20,000-seed churn campaign (seeds
+// 11241, 14888, 19320, through joint configurations too). The fix: a
+// refused vote or pre-vote carries the responder's commit index and the
+// term there (raft.learnCommit); 1's log holds entry 2 with that term, so
+// it commits 2, is alone in {1} and elects itself.
+func TestCoreVoterLearnsCommitFromRefusal(t *testing.T) {
+	conf := func(i raft.Index, term raft.Term, cs raft.ConfState) raft.Entry {
+		return raft.Entry{Index: i, Term: term, Type: raft.EntryConfChange, Data: raft.AppendConfState(nil, cs)}
+	}
+	history := []raft.Entry{
+		{Index: 1, Term: 1, Type: raft.EntryNoop},
+		conf(2, 1, raft.ConfState{Voters: []raft.NodeID{1}}),
+		{Index: 3, Term: 1, Data: []byte("x")},
+	}
+	stuck := 0
+	const seeds = 10
+	for seed := uint64(1); seed <= seeds; seed++ {
+		st1, st2 := raft.NewMemoryStorage(), raft.NewMemoryStorage()
+		if err := st1.Append(history[:2]); err != nil {
+			t.Fatal(err)
+		}
+		st1.SetHardState(raft.HardState{Term: 1, Vote: 2, Commit: 1})
+		if err := st2.Append(history); err != nil {
+			t.Fatal(err)
+		}
+		st2.SetHardState(raft.HardState{Term: 1, Vote: 2, Commit: 2})
+		mk := func(id raft.NodeID, st *raft.MemoryStorage) *bareNode {
+			r, err := raft.New(raft.Config{ID: id, Peers: []raft.NodeID{1, 2}, Storage: st, ElectionTicks: 10, HeartbeatTicks: 2, Seed: 100*seed + uint64(id)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &bareNode{r: r, st: st}
+		}
+		b := &bareNet{t: t, nodes: map[raft.NodeID]*bareNode{1: mk(1, st1), 2: mk(2, st2)}, refused: map[raft.MessageType]int{}}
+		if cs := b.nodes[1].r.ConfState(); !cs.IsVoter(2) {
+			t.Fatalf("setup: 1 is in %v", cs)
+		}
+		if cs := b.nodes[2].r.ConfState(); cs.IsVoter(2) {
+			t.Fatalf("setup: 2 is in %v", cs)
+		}
+		all := []raft.NodeID{1, 2}
+		none := func(raft.Message) bool { return false }
+		for i := 0; i < 2000 && leaderOf(b, all) != 1; i++ {
+			b.tick(all, none)
+		}
+		if leaderOf(b, all) != 1 {
+			stuck++
+			s1 := b.nodes[1].r.Status()
+			t.Logf("seed %d: 1 not leader after 2000 ticks: %v in term %d, configuration %v, commit %d", seed, s1.Role, s1.Term, s1.Conf, s1.Commit)
+		}
+	}
+	if stuck > 0 {
+		t.Errorf("%d of %d seeds: 1 never learned that its configuration {1} committed", stuck, seeds)
+	}
+}
