@@ -339,9 +339,16 @@ type preGrants struct {
 	mask uint64
 }
 
-// notePreVoteGrant records a pre-vote grant the node's core accepted.
-func (n *simNode) notePreVoteGrant(m *raft.Message) {
+// notePreVoteGrant records a pre-vote grant the node's core accepted, the
+// node's term being before when it arrived. A grant of an earlier term (a
+// late copy from a past round) is one the core ignores; recording it would
+// also overwrite the slot of a newer term that shares it (term 5 and term 9
+// share grants[1]) and hide that round's grants from campaigned.
+func (n *simNode) notePreVoteGrant(m *raft.Message, before raft.Term) {
 	g := &n.grants[m.Term%raft.Term(len(n.grants))]
+	if m.Term < before || m.Term < g.term {
+		return
+	}
 	if g.term != m.Term {
 		*g = preGrants{term: m.Term}
 	}

@@ -161,3 +161,23 @@ func TestHandOffCheck(t *testing.T) {
 		t.Fatalf("a removed leader's log grew, not reported: %v", w.err)
 	}
 }
+
+// TestStalePreVoteGrantKeepsNewerRound is the regression test of seed 9554
+// (false "pre-vote quorum" report): a late copy of a term-5 pre-vote grant
+// reached a node pre-campaigning for term 9; the checker recorded it in the
+// slot term 9 shares with term 5 and lost the round's real grants.
+func TestStalePreVoteGrantKeepsNewerRound(t *testing.T) {
+	w := newWorld(Config{Seed: 1, Steps: 10}.withDefaults())
+	n := w.nodes[0]
+	n.notePreVoteGrant(&raft.Message{Type: raft.MsgPreVoteResp, From: 3, Term: 9}, 8)
+	n.notePreVoteGrant(&raft.Message{Type: raft.MsgPreVoteResp, From: 2, Term: 5}, 8)
+	if !n.granted(3, 9) {
+		t.Fatal("a stale term-5 grant erased the term-9 grant of node 3")
+	}
+	if n.granted(2, 5) {
+		t.Fatal("a grant of an earlier term than the node's was recorded; its core ignores it")
+	}
+	if _, err := Run(Config{Seed: 9554, Steps: 5000}); err != nil {
+		t.Fatalf("seed 9554: %v", err)
+	}
+}

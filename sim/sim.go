@@ -439,7 +439,7 @@ func (w *world) deliver(p packet) {
 	}
 	switch {
 	case m.Type == raft.MsgPreVoteResp && !m.Reject:
-		to.notePreVoteGrant(m)
+		to.notePreVoteGrant(m, termBefore)
 	case m.Type == raft.MsgTimeoutNow && to.r.SoftState().Role == raft.RoleCandidate:
 		to.transferTerm = to.r.Term()
 	}
