@@ -92,7 +92,29 @@ func (r *Raft) handleAppendEntries(m Message) {
 		return
 	}
 	r.commitTo(min(m.Commit, last))
-	r.send(Message{Type: MsgAppResp, To: m.From, Index: last})
+	r.ackAppend(m.From, last)
+}
+
+// ackAppend answers a MsgApp that matched up to last. Acknowledgements are
+// cumulative and every message of a Ready leaves only after its writes are
+// durable, so when this Ready's latest answer to the leader is a success
+// of the same term, it is raised to last instead of adding another: a
+// follower that steps a burst of appends in one Ready answers once, and
+// the leader's bounded inbox takes one frame instead of one per append.
+func (r *Raft) ackAppend(to NodeID, last Index) {
+	for i := len(r.msgs) - 1; i >= 0; i-- {
+		m := &r.msgs[i]
+		if m.Type != MsgAppResp || m.To != to {
+			continue
+		}
+		if !m.Reject && m.Term == r.term && m.Index <= last {
+			m.Index = last
+			r.stats.AcksMerged++
+			return
+		}
+		break
+	}
+	r.send(Message{Type: MsgAppResp, To: to, Index: last})
 }
 
 // appendFromLeader appends the new part of a MsgApp whose preceding entry

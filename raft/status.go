@@ -1,6 +1,6 @@
 package raft
 
-// Stats counts inputs the node refused.
+// Stats counts inputs the node refused, and work it saved.
 type Stats struct {
 	// Dropped counts messages refused by Step (malformed, from unknown
 	// peers, contradicting committed entries) and excess rejections.
@@ -14,6 +14,9 @@ type Stats struct {
 	SnapshotsSent      uint64
 	SnapshotsInstalled uint64
 	SnapshotsBad       uint64
+	// AcksMerged counts append acknowledgements folded into an earlier
+	// one of the same Ready (one answer for a burst of appends).
+	AcksMerged uint64
 }
 
 // PeerProgress is the leader's view of one member.

@@ -100,6 +100,13 @@ type Config struct {
 	// with ReadLease a zero Faults.SkewMax means equal clock rates (set it
 	// to run leases under skew).
 	ReadLease bool
+	// NoReadyBatching hands every delivered message's Ready to its node at
+	// once. By default, a follower that steps a MsgApp without a change of
+	// role or term leaves its Ready, with probability 1/2, until the end
+	// of the time unit, so that several appends delivered in one unit are
+	// persisted, answered and applied in one Ready, as node's group commit
+	// does (and the core merges their acknowledgements).
+	NoReadyBatching bool
 	// DisablePreVote and DisableCheckQuorum pass through to the cores
 	// (both features are on by default, as in production).
 	DisablePreVote     bool

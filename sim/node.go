@@ -46,6 +46,9 @@ type simNode struct {
 	// campaign a MsgTimeoutNow started (no pre-vote round).
 	grants       [4]preGrants
 	transferTerm raft.Term
+	// readyDue: the node stepped a message whose Ready waits for the end
+	// of the time unit (world.batchReady).
+	readyDue bool
 
 	r     *raft.Raft
 	st    *simStorage
@@ -275,6 +278,7 @@ func (w *world) addCoreStats(n *simNode) {
 	st := n.r.Status().Stats
 	w.rep.Snap.Sent += st.SnapshotsSent
 	w.rep.Snap.Bad += st.SnapshotsBad
+	w.rep.AcksMerged += st.AcksMerged
 }
 
 // handleReady runs the Ready contract of raft/doc.go, as node/loop.go

@@ -112,6 +112,11 @@ type Report struct {
 	// ReadIndexReads counts gets served through ReadIndex (the others go
 	// through the log).
 	ReadIndexReads int
+	// ReadiesBatched counts appends whose Ready waited for the end of the
+	// time unit (Config.NoReadyBatching); AcksMerged the acknowledgements
+	// the cores folded into an earlier one of the same Ready.
+	ReadiesBatched int
+	AcksMerged     uint64
 	// Snap describes snapshots, compaction and snapshot transfers.
 	Snap SnapshotStats
 	// Churn describes membership changes and leadership transfers.
@@ -200,9 +205,9 @@ func (r Report) String() string {
 		lin = "NOT checked linearizable"
 	}
 	return fmt.Sprintf("seed %d: %d nodes + %d spares, %d-byte values, %d steps + %d healed, %d elections (max term %d), commit index %d, "+
-		"%d restarts, %d msgs (%d delivered), %d client ops (%d retries, %d pending, %d ReadIndex reads), %s, events %d hash %016x\nsnapshots: %v\nmembership: %v\nfaults: %v",
+		"%d restarts, %d msgs (%d delivered), %d client ops (%d retries, %d pending, %d ReadIndex reads), %d Readys batched (%d acks merged), %s, events %d hash %016x\nsnapshots: %v\nmembership: %v\nfaults: %v",
 		r.Seed, r.Nodes, r.Spares, r.ValueBytes, r.Steps, r.LivenessSteps, r.Elections, r.MaxTerm, r.Commits, r.Restarts,
-		r.Messages, r.Delivered, r.ClientOps, r.Retries, r.Pending, r.ReadIndexReads, lin, r.Events, r.EventHash, r.Snap, r.Churn, r.Faults)
+		r.Messages, r.Delivered, r.ClientOps, r.Retries, r.Pending, r.ReadIndexReads, r.ReadiesBatched, r.AcksMerged, lin, r.Events, r.EventHash, r.Snap, r.Churn, r.Faults)
 }
 
 // Violation is the error Run returns when a checked property fails.

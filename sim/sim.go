@@ -25,6 +25,10 @@ type world struct {
 	cfg  Config // with defaults
 	orig Config // as given (for the reproduction line)
 	rng  *rand.Rand
+	// batchRng draws which Readys wait for the end of the time unit
+	// (Config.NoReadyBatching), apart from rng so that the choice does not
+	// shift the fault schedule.
+	batchRng *rand.Rand
 
 	now    int64 // virtual time: one unit per step
 	step   int
@@ -87,7 +91,8 @@ func Run(cfg Config) (Report, error) {
 }
 
 func newWorld(cfg Config) *world {
-	w := &world{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0xE3B0C44298FC1C14)), ev: newEventLog()}
+	w := &world{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0xE3B0C44298FC1C14)), ev: newEventLog(),
+		batchRng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5BD1E9955BD1E995))}
 	w.rep.Seed, w.rep.Nodes, w.rep.Spares = cfg.Seed, cfg.Nodes, cfg.Spares
 	w.chk.written = make(map[indexTerm]prefixSeen)
 	for i := range cfg.Nodes + cfg.Spares {
@@ -187,6 +192,9 @@ func (w *world) repro() string {
 	if c.ReadLease {
 		s += " --read-lease"
 	}
+	if c.NoReadyBatching {
+		s += " --no-ready-batching"
+	}
 	if c.Faults.SkewMax != 0 {
 		s += fmt.Sprintf(" --skew-max %d", c.Faults.SkewMax)
 	}
@@ -204,7 +212,7 @@ func (w *world) repro() string {
 	}
 	cli := Config{Seed: c.Seed, Nodes: c.Nodes, Spares: c.Spares, Steps: c.Steps, Clients: c.Clients, Keys: c.Keys, ValueBytes: c.ValueBytes,
 		NoFaults: c.NoFaults, DisablePreVote: c.DisablePreVote, DisableCheckQuorum: c.DisableCheckQuorum,
-		NoReadIndex: c.NoReadIndex, ReadLease: c.ReadLease, Faults: Faults{SkewMax: c.Faults.SkewMax, Churn: c.Faults.Churn},
+		NoReadIndex: c.NoReadIndex, ReadLease: c.ReadLease, NoReadyBatching: c.NoReadyBatching, Faults: Faults{SkewMax: c.Faults.SkewMax, Churn: c.Faults.Churn},
 		Script: c.Script, ScriptEvery: c.ScriptEvery}
 	if !reflect.DeepEqual(cli, c) {
 		s += "  (plus Config fields the CLI does not set: replay with sim.Run)"
@@ -288,6 +296,12 @@ func (w *world) run() {
 func (w *world) stepOnce() {
 	for len(w.net.q) > 0 && w.net.q[0].at <= w.now && w.err == nil {
 		w.deliver(w.net.q.pop())
+	}
+	for _, n := range w.nodes {
+		if n.readyDue && w.err == nil {
+			n.readyDue = false
+			w.handleReady(n)
+		}
 	}
 	for _, n := range w.nodes {
 		if w.err != nil {
@@ -423,7 +437,7 @@ func (w *world) deliver(p packet) {
 		w.ev.add(event{t: w.now, kind: evSnapCorrupt, a: p.from + 1, b: p.to + 1, x: uint64(m.Commit), y: uint64(bit)})
 	}
 	w.ev.add(event{t: w.now, kind: evDeliver, a: p.from + 1, b: p.to + 1, mt: m.Type, x: uint64(m.Term), y: uint64(m.Index), z: uint64(m.Commit)})
-	termBefore := to.r.Term()
+	termBefore, roleBefore := to.r.Term(), to.r.SoftState().Role
 	if err := to.r.Step(w.msg); err != nil {
 		// A core refuses the responses of a node outside its configuration
 		// (a removed node, or one it does not know yet; it takes requests
@@ -446,7 +460,29 @@ func (w *world) deliver(p packet) {
 	if to.r.Term() > termBefore {
 		w.termRaised(to, m, termBefore)
 	}
+	if w.batchReady(to, m, termBefore, roleBefore) {
+		return
+	}
 	w.handleReady(to)
+}
+
+// batchReady decides whether node to's Ready waits for the end of the time
+// unit (stepOnce), after it stepped m (Config.NoReadyBatching). Only a
+// follower's appends of its current term wait: its role and term do not
+// change, so the checkers that watch roles and terms through the Readys
+// miss nothing, and a message that does change them hands the node every
+// pending change at once, as any later Ready does.
+func (w *world) batchReady(to *simNode, m *raft.Message, termBefore raft.Term, roleBefore raft.Role) bool {
+	if w.cfg.NoReadyBatching || m.Type != raft.MsgApp || roleBefore != raft.RoleFollower ||
+		to.r.SoftState().Role != raft.RoleFollower || to.r.Term() != termBefore {
+		return false
+	}
+	if w.batchRng.IntN(2) != 0 {
+		return false
+	}
+	to.readyDue = true
+	w.rep.ReadiesBatched++
+	return true
 }
 
 // converged reports whether the liveness phase is done: every client

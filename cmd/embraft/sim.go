@@ -26,6 +26,7 @@ type simFlags struct {
 	noPreVote       bool
 	noReadIndex     bool
 	readLease       bool
+	noReadyBatching bool
 	skewMax         int
 	noCheckQuorum   bool
 	spares          int
@@ -52,6 +53,7 @@ func parseSimFlags(args []string, out io.Writer) (simFlags, sim.Config, error) {
 	fs.BoolVar(&f.noFaults, "no-faults", false, "inject no faults")
 	fs.BoolVar(&f.noPreVote, "no-prevote", false, "run the cores without pre-vote")
 	fs.BoolVar(&f.noReadIndex, "no-read-index", false, "send every get through the log (default: half use ReadIndex)")
+	fs.BoolVar(&f.noReadyBatching, "no-ready-batching", false, "hand each delivered append's Ready to its follower at once (default: half wait for the end of the time unit, as group commit does)")
 	fs.BoolVar(&f.readLease, "read-lease", false, "turn on the cores' read leases (equal clock rates unless --skew-max is set)")
 	fs.IntVar(&f.skewMax, "skew-max", 0, "nodes tick every 1..N units (default 3; 1 with --read-lease)")
 	fs.BoolVar(&f.noCheckQuorum, "no-check-quorum", false, "run the cores without check-quorum")
@@ -67,7 +69,7 @@ func parseSimFlags(args []string, out io.Writer) (simFlags, sim.Config, error) {
 	cfg := sim.Config{Seed: f.seed, Nodes: f.nodes, Steps: f.steps, Clients: f.clients, Keys: f.keys,
 		ValueBytes: f.valueBytes, NoFaults: f.noFaults, ScriptEvery: f.scriptEvery,
 		DisablePreVote: f.noPreVote, DisableCheckQuorum: f.noCheckQuorum, NoReadIndex: f.noReadIndex,
-		ReadLease: f.readLease, Faults: sim.Faults{SkewMax: f.skewMax, Churn: f.churn}, Spares: f.spares}
+		ReadLease: f.readLease, NoReadyBatching: f.noReadyBatching, Faults: sim.Faults{SkewMax: f.skewMax, Churn: f.churn}, Spares: f.spares}
 	if f.spares == 0 {
 		cfg.Spares = -1 // sim.Config: 0 takes the default, negative means none
 	}
@@ -154,6 +156,8 @@ type campaign struct {
 	faults              sim.FaultCounts
 	ops, pending, retry int64
 	readIndexReads      int64
+	readiesBatched      int64
+	acksMerged          uint64
 	elections, restarts int64
 	msgs, applied       uint64
 	maxTerm, maxCommit  uint64
@@ -226,6 +230,8 @@ func (c *campaign) add(r seedResult) {
 	c.pending += int64(rep.Pending)
 	c.retry += int64(rep.Retries)
 	c.readIndexReads += int64(rep.ReadIndexReads)
+	c.readiesBatched += int64(rep.ReadiesBatched)
+	c.acksMerged += rep.AcksMerged
 	c.elections += int64(rep.Elections)
 	c.restarts += int64(rep.Restarts)
 	c.msgs += rep.Messages
@@ -285,6 +291,7 @@ func (c *campaign) table() int {
 	row("elections", "%d (max term %d)", c.elections, c.maxTerm)
 	row("node restarts", "%d", c.restarts)
 	row("entries applied", "%d (max commit index %d)", c.applied, c.maxCommit)
+	row("appends batched", "%d Readys left to the end of the unit, %d acknowledgements merged", c.readiesBatched, c.acksMerged)
 	row("client ops checked", "%d (%d retries, %d pending)", c.ops, c.retry, c.pending)
 	row("  gets served by ReadIndex", "%d", c.readIndexReads)
 	s := c.snap
