@@ -17,6 +17,9 @@
 //     session (package kv) to have it applied exactly once.
 //   - ErrForwardTimeout: a proposal forwarded to the leader got no outcome
 //     within Config.ForwardTimeout (a lost message); outcome unknown.
+//   - ErrForwardDropped (wraps ErrBusy): the transport refused the
+//     forwarded message (its queue to the leader was full); nothing was
+//     proposed.
 //   - ErrStopped: the node is shutting down.
 //   - the context's error.
 //

@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/embraft/embraft/raft"
 )
@@ -18,4 +19,10 @@ var (
 	// within Config.ForwardTimeout (its message may have been lost). It may
 	// or may not be applied; retry with the same client session.
 	ErrForwardTimeout = errors.New("node: forwarded proposal got no outcome in time")
+	// ErrForwardDropped: a proposal or read this follower forwards to the
+	// leader was dropped before it left, because the transport's bounded
+	// queue to the leader was full. Nothing was proposed, so the caller can
+	// retry at once instead of waiting for ErrForwardTimeout. It wraps
+	// ErrBusy: the queue is one of the node's bounds.
+	ErrForwardDropped = fmt.Errorf("node: forwarded request dropped, the transport's queue to the leader is full; nothing was proposed: %w", ErrBusy)
 )

@@ -148,6 +148,26 @@ func (n *Node) send(msgs []raft.Message) {
 		n.sendBuf = buf
 		if err := n.cfg.Transport.Send(msgs[i].To, buf); errors.Is(err, transport.ErrQueueFull) {
 			n.r.ReportUnreachable(msgs[i].To)
+			n.forwardDropped(&msgs[i])
+		}
+	}
+}
+
+// forwardDropped answers at once the waiter of a forwarded proposal or read
+// whose message the transport refused: it certainly never reached the
+// leader, and waiting for ForwardTimeout (seconds) would stall the caller
+// for a loss that is known now.
+func (n *Node) forwardDropped(m *raft.Message) {
+	switch m.Type {
+	case raft.MsgProp:
+		if req, ok := n.bySeq[uint64(m.Index)]; ok {
+			if p := n.waiters[req]; p != nil {
+				n.resolve(p, nil, ErrForwardDropped)
+			}
+		}
+	case raft.MsgReadIndex:
+		if w := n.reads[uint64(m.Index)]; w != nil && w.index == 0 {
+			n.resolveRead(w, ErrForwardDropped)
 		}
 	}
 }
