@@ -39,6 +39,13 @@
 // ErrLeaderChanged, and the unconfirmed reads with them. Each incarnation
 // numbers its forwarded proposals from its own ForwardSeqBase.
 //
+// As node steps several queued inputs per Ready (group commit), a follower
+// that steps a MsgApp without a change of role or term may leave its Ready
+// until the deliveries of the time unit are done (probability 1/2, from a
+// PRNG of its own; Config.NoReadyBatching turns this off), so appends
+// delivered together share a Ready and the core merges their
+// acknowledgements (Report.ReadiesBatched, Report.AcksMerged).
+//
 // # Snapshots and storage
 //
 // A node snapshots its state machine once it has applied
@@ -82,6 +89,10 @@
 // a member or itself, make a joint change of two or more voters, or
 // transfer leadership. Removed nodes keep running and may come back with
 // their old log. Report.Churn counts requests, outcomes and refusals.
+// Only with both DisablePreVote and DisableCheckQuorum, where nothing keeps
+// a removed node that never learned of its removal from deposing the
+// members' leader forever, does the heal stop such nodes for good
+// (ChurnStats.Retired), so that liveness can be checked.
 //
 // # Faults
 //

@@ -126,7 +126,7 @@ func maskString(m uint64) string {
 }
 
 var crashWhy = []string{"", " in a snapshot transfer", " while sending a snapshot", " inside InstallSnapshot (old log not yet discarded)", " right after installing a snapshot",
-	" the step after installing a snapshot", "?"}
+	" the step after installing a snapshot", " for good: removed, with neither pre-vote nor check-quorum to keep it from disrupting", "?"}
 
 var errNames = []string{"?", "node down", "no leader", "busy", "too large", "not leader", "leader changed", "other"}
 

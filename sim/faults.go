@@ -235,4 +235,53 @@ func (w *world) heal() {
 			w.start(n)
 		}
 	}
+	if w.cfg.DisablePreVote && w.cfg.DisableCheckQuorum {
+		w.retireRemoved()
+	}
+}
+
+// retireRemoved stops for good, as an operator would, every node that was
+// removed but never learned it: a voter of the configuration its own core
+// tracks, yet neither a member of the latest committed configuration (or
+// of one appended after it on a member), nor counted on by a member whose
+// core still tracks an older configuration (it may need that node's vote
+// to learn the newer one). With neither pre-vote nor check-quorum, nothing
+// keeps such a node from campaigning in higher and higher terms, each one
+// deposing the members' leader (Raft dissertation §4.2.3), and the
+// liveness phase could never end. A node that knows of its removal never
+// campaigns and keeps running; with either protection on, every removed
+// node keeps running and must not disrupt the cluster.
+func (w *world) retireRemoved() {
+	latest := w.chk.conf(len(w.chk.confs))
+	members := idMask(latest.Members())
+	from := raft.Index(0)
+	if k := len(w.chk.confs); k > 0 {
+		from = w.chk.confs[k-1].index
+	}
+	keep := members
+	for _, n := range w.nodes {
+		if !n.up || members&idMask([]raft.NodeID{n.id}) == 0 {
+			continue
+		}
+		keep |= idMask(n.r.ConfState().Members())
+		for i := from + 1; i <= n.st.lastIndex(); i++ {
+			if e, ok := n.st.entry(i); ok && e.Type == raft.EntryConfChange {
+				if cs, err := raft.DecodeConfState(e.Data); err == nil {
+					keep |= idMask(cs.Members())
+				}
+			}
+		}
+	}
+	for _, n := range w.nodes {
+		if !n.up || keep&idMask([]raft.NodeID{n.id}) != 0 || !n.r.ConfState().IsVoter(n.id) {
+			continue
+		}
+		w.rep.Churn.Retired++
+		w.addCoreStats(n)
+		n.st.crash()
+		w.ev.add(event{t: w.now, kind: evCrash, a: uint8(n.id), b: crashRetired, x: uint64(len(n.st.durLog)),
+			y: uint64(n.st.durHS.Commit)})
+		n.up, n.r, n.store = false, nil, nil
+		n.waiters, n.reads = n.waiters[:0], n.reads[:0]
+	}
 }

@@ -747,6 +747,10 @@ type ChurnStats struct {
 	// leaders elected while outside the latest committed configuration
 	// (elected by voters that had not learned it). Informational.
 	TermRaisesByRemoved, LeadersOutsideConf uint64
+	// Retired counts nodes stopped for good when the faults healed
+	// because they were removed and neither pre-vote nor check-quorum was
+	// on (world.retireRemoved).
+	Retired uint64
 	// MinVoters, MaxVoters and MaxMembers range over the committed
 	// configurations; FinalVoters and FinalMembers describe the one the
 	// liveness phase converged in.
@@ -779,6 +783,7 @@ func (s *ChurnStats) Add(o ChurnStats) {
 	s.TermRaisesByCandidates += o.TermRaisesByCandidates
 	s.TermRaisesByRemoved += o.TermRaisesByRemoved
 	s.LeadersOutsideConf += o.LeadersOutsideConf
+	s.Retired += o.Retired
 	if o.MinVoters > 0 && (s.MinVoters == 0 || o.MinVoters < s.MinVoters) {
 		s.MinVoters = o.MinVoters
 	}
@@ -817,9 +822,9 @@ func (s ChurnStats) String() string {
 	return fmt.Sprintf("%d events (%d without a leader), %d changes proposed, %d committed (%d joint entered, %d left), %d re-added, "+
 		"%d transfers requested, %d completed; accepted: %s; refused: %s; %d removed leaders handed off, %d stepped down, "+
 		"%d responses refused from non-members, term raises: %d by non-members, %d by leaders not yet known, %d by candidates outside the receiver's configuration, %d by nodes outside the committed configuration; "+
-		"%d leaders outside the committed configuration; voters %d..%d, members up to %d",
+		"%d leaders outside the committed configuration; %d removed nodes retired at the heal; voters %d..%d, members up to %d",
 		s.Attempts, s.NoLeader, s.Proposed, s.Committed, s.JointEntered, s.JointLeft, s.ReAdded,
 		s.TransfersRequested, s.TransfersCompleted, s.KindString(), s.RejectString(), s.HandOffs, s.RemovedLeaderStepDowns,
 		s.NonMemberRefused, s.TermRaisesByNonMembers, s.TermRaisesByUnknownLeader, s.TermRaisesByCandidates, s.TermRaisesByRemoved,
-		s.LeadersOutsideConf, s.MinVoters, s.MaxVoters, s.MaxMembers)
+		s.LeadersOutsideConf, s.Retired, s.MinVoters, s.MaxVoters, s.MaxMembers)
 }

@@ -240,6 +240,7 @@ const (
 	crashInInstall
 	crashAtInstall
 	crashAfterInstall
+	crashRetired
 )
 
 // crashFor crashes node n (for a random schedule, until a random time): its

@@ -306,6 +306,9 @@ func (c *campaign) table() int {
 	row("  nodes re-added", "%d", ch.ReAdded)
 	row("  leadership transfers", "%d requested, %d completed", ch.TransfersRequested, ch.TransfersCompleted)
 	row("  removed leaders", "%d handed off, %d stepped down", ch.HandOffs, ch.RemovedLeaderStepDowns)
+	if ch.Retired > 0 {
+		row("  removed nodes retired", "%d (at the heal: neither pre-vote nor check-quorum)", ch.Retired)
+	}
 	row("  voters", "%d..%d (members up to %d)", ch.MinVoters, ch.MaxVoters, ch.MaxMembers)
 	if c.unknownLin > 0 {
 		row("linearizability timed out", "%d", c.unknownLin)
