@@ -48,7 +48,9 @@ const (
 	// of the entry preceding Entries; Commit is the leader's commit index.
 	MsgApp MessageType = 1
 	// MsgAppResp answers MsgApp. On success Index is the last index the
-	// follower now matches. On Reject, Index is the rejected MsgApp's Index,
+	// follower now matches; acknowledgements are cumulative, so a follower
+	// answers the appends it steps between two Readys with one success
+	// (Stats.AcksMerged). On Reject, Index is the rejected MsgApp's Index,
 	// and Hint/LogTerm are a conflict hint: the largest index <= Hint in the
 	// follower's log whose term (LogTerm) is <= the rejected LogTerm.
 	MsgAppResp MessageType = 2
