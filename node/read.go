@@ -22,9 +22,10 @@ type readWaiter struct {
 // every command committed before the call (ReadIndex, dissertation §6.4):
 // reads of the state machine made after it returns are linearizable. It
 // works on followers (the leader confirms the read index). It fails with
-// ErrNoLeader, ErrBusy, ErrLeaderChanged, ErrForwardTimeout, ErrStopped or
-// ctx's error. With raft.Config.ReadLease the leader skips the
-// confirmation round while its lease holds (see its clock assumption).
+// ErrNoLeader, ErrBusy (ErrForwardDropped among them), ErrLeaderChanged,
+// ErrForwardTimeout, ErrStopped or ctx's error. With raft.Config.ReadLease
+// the leader skips the confirmation round while its lease holds (see its
+// clock assumption).
 func (n *Node) LinearizableRead(ctx context.Context) error {
 	w := &readWaiter{ctx: ctx, id: n.incarnation<<32 | n.nextReq.Add(1)&0xFFFFFFFF, done: make(chan error, 1)}
 	select {
