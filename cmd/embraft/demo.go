@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/embraft/embraft/cluster"
@@ -128,6 +129,9 @@ func runDemo(args []string, out io.Writer) int {
 		fmt.Fprintln(out, "embraft demo: -log-level:", err)
 		return 2
 	}
+	// The nodes' goroutines log while the demo prints its tables: one lock
+	// keeps each write whole, whatever out is.
+	out = &lockedWriter{w: out}
 	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
 	d := &demo{f: f, log: log, out: out, stores: map[raft.NodeID]*kv.Store{}}
 	if err := d.run(); err != nil {
@@ -135,4 +139,16 @@ func runDemo(args []string, out io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
