@@ -126,7 +126,10 @@ type ConfChangeType uint8
 const (
 	// ConfAddVoter adds a voter, or promotes a learner to voter.
 	ConfAddVoter ConfChangeType = 1
-	// ConfAddLearner adds a learner (a voter cannot be demoted).
+	// ConfAddLearner adds a learner. Alone it cannot demote a voter (that
+	// is refused as invalid); to demote, give ConfRemove then
+	// ConfAddLearner for the same node in one change: the voter leaves the
+	// voters and stays in the log as a learner (a one-voter change).
 	ConfAddLearner ConfChangeType = 2
 	// ConfRemove removes a voter or a learner.
 	ConfRemove ConfChangeType = 3
@@ -181,7 +184,7 @@ func applyChange(voters, learners []NodeID, c ConfChange) ([]NodeID, []NodeID, e
 	case c.Type == ConfRemove && (isVoter || isLearner):
 		return del(voters), del(learners), nil
 	}
-	return nil, nil, ErrInvalidConfChange // a no-op, a demotion, or an unknown type
+	return nil, nil, ErrInvalidConfChange // a no-op, a bare demotion, or an unknown type
 }
 
 // votersDiff counts the IDs in exactly one of two sorted voter lists.

@@ -39,7 +39,8 @@ var (
 	// a ConfState invariant.
 	ErrInvalidConf = errors.New("raft: invalid configuration")
 	// ErrInvalidConfChange: a membership change that cannot apply (a
-	// no-op, a demotion of a voter, removing every voter, an unknown type).
+	// no-op, ConfAddLearner alone on a voter, removing every voter, an
+	// unknown type).
 	ErrInvalidConfChange = errors.New("raft: invalid membership change")
 	// ErrConfChangePending: a membership change (or the end of a joint
 	// configuration) is not committed yet; one runs at a time.
