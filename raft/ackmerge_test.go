@@ -66,3 +66,18 @@ func appResps(ms []Message) []Message {
 	}
 	return out
 }
+
+// TestAckMergeNeverLowers: a late copy of an older append answers below the
+// Ready's latest acknowledgement; that one is not lowered to it (nor is
+// the older answer dropped: the leader ignores a stale success).
+func TestAckMergeNeverLowers(t *testing.T) {
+	p := newPaperNode(t, 2, 3, nil, HardState{Term: 1})
+	p.flush()
+	p.step(Message{Type: MsgApp, From: 1, Term: 1, Index: 0, LogTerm: 0,
+		Entries: []Entry{{Index: 1, Term: 1}, {Index: 2, Term: 1}, {Index: 3, Term: 1}}})
+	p.step(Message{Type: MsgApp, From: 1, Term: 1, Index: 0, LogTerm: 0, Entries: []Entry{{Index: 1, Term: 1}}})
+	got := appResps(p.flush())
+	if len(got) != 2 || got[0].Index != 3 || got[1].Index != 1 || got[0].Reject || got[1].Reject {
+		t.Fatalf("answers: %+v, want successes at 3 then 1", got)
+	}
+}

@@ -277,11 +277,6 @@ func (w *world) retireRemoved() {
 			continue
 		}
 		w.rep.Churn.Retired++
-		w.addCoreStats(n)
-		n.st.crash()
-		w.ev.add(event{t: w.now, kind: evCrash, a: uint8(n.id), b: crashRetired, x: uint64(len(n.st.durLog)),
-			y: uint64(n.st.durHS.Commit)})
-		n.up, n.r, n.store = false, nil, nil
-		n.waiters, n.reads = n.waiters[:0], n.reads[:0]
+		w.stopNode(n, crashRetired)
 	}
 }

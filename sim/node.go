@@ -247,8 +247,7 @@ const (
 // volatile state (core, state machine, waiters, partial incoming
 // snapshot) is gone and its unsynced writes are lost.
 func (w *world) crashFor(n *simNode, why uint8) {
-	w.addCoreStats(n)
-	lost, partial := n.st.crash()
+	lost, partial := w.stopNode(n, why)
 	w.faults[FaultCrash]++
 	if lost > 0 {
 		w.faults[FaultLostWrite]++
@@ -256,6 +255,18 @@ func (w *world) crashFor(n *simNode, why uint8) {
 	if partial {
 		w.faults[FaultLostSnapshot]++
 	}
+	if len(w.cfg.Script) == 0 {
+		f := &w.cfg.Faults
+		n.downUntil = w.now + int64(f.DownMin) + w.rng.Int64N(int64(f.DownMax-f.DownMin+1))
+	}
+}
+
+// stopNode takes node n down (why: evCrash's reason): its volatile state
+// is gone and its unsynced writes are lost (how many: lost; partial: an
+// incoming snapshot was cut short).
+func (w *world) stopNode(n *simNode, why uint8) (lost int, partial bool) {
+	w.addCoreStats(n)
+	lost, partial = n.st.crash()
 	w.ev.add(event{t: w.now, kind: evCrash, a: uint8(n.id), b: why, x: uint64(len(n.st.durLog)),
 		y: uint64(n.st.durHS.Commit), z: uint64(lost)})
 	n.up = false
@@ -264,10 +275,7 @@ func (w *world) crashFor(n *simNode, why uint8) {
 	n.crashNext = false
 	n.waiters = n.waiters[:0] // their clients time out and resubmit
 	n.reads = n.reads[:0]
-	if len(w.cfg.Script) == 0 {
-		f := &w.cfg.Faults
-		n.downUntil = w.now + int64(f.DownMin) + w.rng.Int64N(int64(f.DownMax-f.DownMin+1))
-	}
+	return lost, partial
 }
 
 // addCoreStats adds node n's core counters to the report (before its core
